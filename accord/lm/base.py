@@ -1,0 +1,74 @@
+"""The interface every backend of the model layer offers (transformers today; llama.cpp and
+OpenAI-compatible servers plug in behind the same methods).
+
+A `LanguageModel` turns chat messages into a prompt string, generates from a batch of prompts, runs
+two prompt streams in lock-step with a per-token combination of their logits (the test-time adaptation
+methods of `accord.decoding`), and scores constrained choices (the probability of each of a fixed set of
+answer tokens: "A"/"B"/"C", the digits 0-9, ...), which is how every judge in accord is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+# combine(plain_logits [B, V], pref_logits [B, V]) -> logits [B, V] used to pick the next token.
+LogitsCombiner = Callable[["object", "object"], "object"]
+# on_token(row, token_text) is called as tokens are produced (streaming); optional.
+TokenCallback = Callable[[int, str], None]
+
+
+@dataclass
+class Generation:
+    text: str
+    """The decoded continuation (special tokens removed)."""
+    token_ids: list[int] = field(default_factory=list)
+    """The generated token ids, the stop token excluded."""
+    finish_reason: str = "length"
+    """"stop" (an end-of-turn / EOS token) or "length" (max_new_tokens reached)."""
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass
+class SamplingConfig:
+    max_new_tokens: int = 128
+    """Upper bound on generated tokens per answer."""
+    temperature: float = 0.0
+    """0 means greedy decoding; > 0 samples from softmax(logits / temperature)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass (only with temperature > 0)."""
+    seed: int | None = None
+    """Seed of the sampler (only with temperature > 0)."""
+
+
+class LanguageModel(Protocol):
+    name: str
+    backend: str
+
+    def chat_prompt(self, user: str, system: str | None = None) -> str:
+        """The model's chat template applied to (system, user), ending where the assistant speaks."""
+
+    def generate(self, prompts: list[str], sampling: SamplingConfig,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
+        """Continue each prompt."""
+
+    def generate_two_streams(self, plain_prompts: list[str], pref_prompts: list[str],
+                             combine: LogitsCombiner, sampling: SamplingConfig,
+                             on_token: TokenCallback | None = None) -> list[Generation]:
+        """Decode both streams together; the token chosen from combine(plain, pref) is appended to both."""
+
+    def choice_logprobs(self, prompts: list[str], choices: list[str]) -> np.ndarray:
+        """log p(first token of each choice | prompt), shape [len(prompts), len(choices)]."""
+
+
+def normalize_choices(logprobs: np.ndarray) -> np.ndarray:
+    """Renormalize choice log-probs into a distribution over the choices (rows sum to 1)."""
+    logprobs = np.asarray(logprobs, dtype=np.float64)
+    shifted = logprobs - logprobs.max(axis=-1, keepdims=True)
+    probs = np.exp(shifted)
+    return probs / probs.sum(axis=-1, keepdims=True)

@@ -1,0 +1,204 @@
+"""transformers backend of the model layer: batched, KV-cached decoding of one or two prompt streams,
+and constrained-choice scoring with a shared prefix computed once.
+
+Two-stream decoding (Linear Alignment, Amulet): for B questions the plain and the preference prompts
+form one left-padded batch of 2B rows. Every step is one forward of 2B rows over the cache; the logits of
+the two halves are combined, one token per question is chosen, and that token is appended to both of its
+rows. Positions are counted from each row's first real token, so left padding changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from accord.errors import AccordError
+from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback
+
+
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """EOS ids of the generation config and tokenizer, plus end-of-turn tokens of common chat formats."""
+    ids: set[int] = set()
+    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (config_eos, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(int(v) for v in value)
+    vocab = tokenizer.get_vocab()
+    for marker in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>"):
+        if marker in vocab:
+            ids.add(vocab[marker])
+    return ids
+
+
+def pick_tokens(scores: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """Greedy argmax, or temperature / top-p sampling with a seeded generator. scores: [B, V] float."""
+    if sampling.temperature <= 0:
+        return scores.argmax(dim=-1)
+    probs = torch.softmax(scores / sampling.temperature, dim=-1)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(dim=-1) - sorted_probs > sampling.top_p
+        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def decode_streams(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, num_streams: int,
+                   combine: LogitsCombiner | None, sampling: SamplingConfig, stop_ids: set[int], pad_id: int,
+                   on_token_ids=None) -> tuple[list[list[int]], list[str]]:
+    """KV-cached lock-step decoding of `num_streams` left-padded blocks of B rows each.
+
+    Rows [s*B:(s+1)*B] are stream s. With one stream the logits are used as they are; with two,
+    `combine(logits_stream0, logits_stream1)` gives the scores. Returns (token ids per question, finish
+    reasons). `on_token_ids(row, token_id)` is called for each new token.
+    """
+    rows = input_ids.shape[0]
+    batch = rows // num_streams
+    device = input_ids.device
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    generator = None
+    if sampling.temperature > 0:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(0 if sampling.seed is None else sampling.seed)
+    cache = DynamicCache()
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    next_position = position_ids[:, -1:] + 1
+    tokens: list[list[int]] = [[] for _ in range(batch)]
+    finish = ["length"] * batch
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    stop = torch.tensor(sorted(stop_ids), device=device) if stop_ids else None
+    for step in range(sampling.max_new_tokens):
+        logits = out.logits[:, -1, :].float()
+        if num_streams == 1:
+            scores = logits
+        else:
+            scores = combine(logits[:batch], logits[batch:])
+        chosen = pick_tokens(scores, sampling, generator)
+        is_stop = torch.isin(chosen, stop) if stop is not None else torch.zeros_like(done)
+        for row in (~done).nonzero().flatten().tolist():
+            if is_stop[row]:
+                finish[row] = "stop"
+            else:
+                token_id = int(chosen[row])
+                tokens[row].append(token_id)
+                if on_token_ids is not None:
+                    on_token_ids(row, token_id)
+        done |= is_stop
+        if bool(done.all()) or step == sampling.max_new_tokens - 1:
+            break
+        chosen = chosen.masked_fill(done, pad_id)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(rows, 1)], dim=-1)
+        out = model(input_ids=chosen.repeat(num_streams).unsqueeze(-1), attention_mask=attention_mask,
+                    position_ids=next_position, past_key_values=out.past_key_values, use_cache=True)
+        next_position = next_position + 1
+    return tokens, finish
+
+
+class TransformersLM:
+    """A transformers causal LM + tokenizer behind the model-layer interface (see accord.lm.base)."""
+
+    backend = "transformers"
+
+    def __init__(self, model, tokenizer, name: str = "custom", source: str = ""):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.stop_ids = stop_token_ids(model, tokenizer)
+        self.device = next(model.parameters()).device
+
+    # ---- prompts -------------------------------------------------------------------------------
+    def chat_prompt(self, user: str, system: str | None = None) -> str:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        head = f"System: {system}\n" if system else ""
+        return f"{head}User: {user}\nAssistant:"
+
+    def encode(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded input ids and attention mask (no special tokens added: templates carry them)."""
+        if not prompts:
+            raise AccordError("no prompts given")
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+
+    def _finish(self, tokens, finish) -> list[Generation]:
+        return [Generation(self.tokenizer.decode(ids, skip_special_tokens=True), ids, reason)
+                for ids, reason in zip(tokens, finish)]
+
+    def _streamer(self, on_token: TokenCallback | None):
+        if on_token is None:
+            return None
+        return lambda row, token_id: on_token(row, self.tokenizer.decode([token_id], skip_special_tokens=True))
+
+    # ---- generation ----------------------------------------------------------------------------
+    def generate(self, prompts: list[str], sampling: SamplingConfig,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
+        input_ids, attention_mask = self.encode(prompts)
+        tokens, finish = decode_streams(self.model, input_ids, attention_mask, 1, None, sampling,
+                                        self.stop_ids, self.tokenizer.pad_token_id, self._streamer(on_token))
+        return self._finish(tokens, finish)
+
+    def generate_two_streams(self, plain_prompts: list[str], pref_prompts: list[str], combine: LogitsCombiner,
+                             sampling: SamplingConfig, on_token: TokenCallback | None = None) -> list[Generation]:
+        if len(plain_prompts) != len(pref_prompts):
+            raise AccordError("plain and preference prompts must pair up one to one")
+        input_ids, attention_mask = self.encode(list(plain_prompts) + list(pref_prompts))
+        tokens, finish = decode_streams(self.model, input_ids, attention_mask, 2, combine, sampling,
+                                        self.stop_ids, self.tokenizer.pad_token_id, self._streamer(on_token))
+        return self._finish(tokens, finish)
+
+    # ---- constrained choice --------------------------------------------------------------------
+    def choice_token_ids(self, choices: list[str]) -> list[int]:
+        ids = []
+        for choice in choices:
+            encoded = self.tokenizer.encode(choice, add_special_tokens=False)
+            if not encoded:
+                raise AccordError(f"choice {choice!r} encodes to no token")
+            ids.append(encoded[0])
+        if len(set(ids)) != len(ids):
+            raise AccordError(f"choices {choices} do not start with distinct tokens")
+        return ids
+
+    @torch.no_grad()
+    def choice_logprobs(self, prompts: list[str], choices: list[str], prefix: str = "") -> np.ndarray:
+        """log p(first token of each choice | prefix + prompt) for each prompt: [len(prompts), len(choices)].
+
+        The common `prefix` is run once and its KV cache shared by all prompts (e.g. the background and
+        the resolution, shared by every party's question).
+        """
+        choice_ids = torch.tensor(self.choice_token_ids(choices), device=self.device)
+        if not prompts:
+            raise AccordError("no prompts to score")
+        cache = DynamicCache()
+        prefix_len = 0
+        if prefix:
+            prefix_ids = self.tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+            prefix_len = prefix_ids.shape[1]
+            self.model(input_ids=prefix_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache.batch_repeat_interleave(len(prompts))
+        self.tokenizer.padding_side = "right"
+        try:
+            batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        finally:
+            self.tokenizer.padding_side = "left"
+        suffix_ids = batch["input_ids"].to(self.device)
+        suffix_mask = batch["attention_mask"].to(self.device)
+        if int(suffix_mask.sum(-1).min()) == 0:
+            raise AccordError("a prompt to score is empty")
+        rows, length = suffix_ids.shape
+        attention_mask = torch.cat([suffix_mask.new_ones(rows, prefix_len), suffix_mask], dim=-1)
+        positions = (prefix_len + torch.arange(length, device=self.device)).expand(rows, length)
+        out = self.model(input_ids=suffix_ids, attention_mask=attention_mask, position_ids=positions,
+                         past_key_values=cache if prefix_len else None, use_cache=bool(prefix_len))
+        last = suffix_mask.sum(-1) - 1
+        logits = out.logits[torch.arange(rows, device=self.device), last].float()
+        return torch.log_softmax(logits, dim=-1)[:, choice_ids].cpu().numpy()

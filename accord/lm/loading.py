@@ -1,0 +1,141 @@
+"""Load a causal LM + tokenizer by name: a packaged model (`smollm2-135m`, `qwen2.5-coder-0.5b`,
+`qwen2.5-coder-1.5b`; see accord.lm.packaged), a local Hugging Face directory, a local `.gguf` file, or a
+hub id (only when online; nothing is downloaded by default).
+
+The first load of a GGUF file de-quantizes it into a torch model (20-80 s); a bf16 copy is then saved
+under the cache (`ACCORD_CACHE`, default ~/.cache/accord/hf) so later loads take seconds.
+
+    lm = load_model("qwen2.5-coder-0.5b")          # TransformersLM, CPU, bf16
+    lm.chat_prompt("How do I learn Python?")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+from accord.errors import AccordError
+from accord.lm.packaged import DEFAULT_MODEL, PACKAGED_MODELS, cache_dir, packaged_gguf_path
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def require(module: str, pip_name: str | None = None):
+    """Import an optional package, or fail with the exact pip line to run."""
+    if importlib.util.find_spec(module) is None:
+        raise AccordError(f"this needs the package {pip_name or module!r}: pip install {pip_name or module}")
+    return importlib.import_module(module)
+
+
+def resolve_source(name: str) -> tuple[str, Path | str]:
+    """("gguf", path) | ("hf_dir", path) | ("hub", id) for a model name, path or hub id."""
+    if not name or not name.strip():
+        raise AccordError("empty model name")
+    if name in PACKAGED_MODELS:
+        return "gguf", packaged_gguf_path(name)
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise AccordError(f"GGUF file not found: {path}")
+        return "gguf", path
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise AccordError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return "hf_dir", path
+    if name.count("/") == 1 and not path.exists() and not name.startswith((".", "/")):
+        return "hub", name
+    raise AccordError(
+        f"unknown model {name!r}: not a packaged model ({', '.join(PACKAGED_MODELS)}), a .gguf file, "
+        "a model directory or a hub id (org/name)"
+    )
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise AccordError(f"device {device!r} asked for, but CUDA is not available")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype not in DTYPES:
+        raise AccordError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return torch.bfloat16  # fastest on this CPU class and on GPUs; logits are combined in float32
+    return getattr(torch, dtype)
+
+
+def _gguf_cache_dir(gguf_path: Path, label: str) -> Path:
+    stat = gguf_path.stat()
+    key = hashlib.sha256(f"{gguf_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    return cache_dir() / "hf" / f"{label}-{key}"
+
+
+def _load_gguf_as_torch(gguf_path: Path, label: str, torch_dtype):
+    """De-quantize a GGUF file once into a saved torch copy; later calls load the copy."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    require("gguf")
+    converted = _gguf_cache_dir(gguf_path, label)
+    if (converted / "config.json").is_file():
+        model = AutoModelForCausalLM.from_pretrained(converted, dtype=torch_dtype)
+        return model, AutoTokenizer.from_pretrained(converted)
+    print(f"accord: converting {gguf_path.name} to a torch model (once; cached in {converted})", flush=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise AccordError(f"cannot load GGUF file {gguf_path} with transformers: {error}") from None
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    import torch
+
+    model = model.to(torch.bfloat16)
+    partial = converted.with_name(converted.name + ".partial")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    if converted.exists():  # another process converted it meanwhile
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        os.replace(partial, converted)
+    return model.to(torch_dtype), tokenizer
+
+
+def load_model(name: str = DEFAULT_MODEL, backend: str = "transformers", device: str | None = None,
+               dtype: str = "auto"):
+    """A model-layer object (see accord.lm.base.LanguageModel) for `name`."""
+    if backend not in ("transformers", "auto"):
+        raise AccordError(f"unknown backend {backend!r}; available: transformers")
+    kind, source = resolve_source(name)
+    require("transformers")
+    import torch  # noqa: F401
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from accord.lm.hf import TransformersLM
+
+    device = pick_device(device)
+    torch_dtype = pick_dtype(dtype, device)
+    warnings.filterwarnings("ignore", message=".*generation flags.*")
+    if kind == "gguf":
+        model, tokenizer = _load_gguf_as_torch(Path(source), Path(name).stem if name not in PACKAGED_MODELS else name,
+                                               torch_dtype)
+    else:
+        try:
+            offline = kind == "hf_dir"
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=offline)
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        except OSError as error:
+            hint = " (no model hub is reachable offline; use a packaged model or a local path)" if kind == "hub" else ""
+            raise AccordError(f"cannot load model {name!r}{hint}: {str(error).splitlines()[0]}") from None
+    model = model.to(device)
+    return TransformersLM(model, tokenizer, name=name, source=str(source))

@@ -23,7 +23,9 @@ COMMAND_MODULES = [
     "accord.cli.evaluate",
     "accord.cli.models",
     "accord.cli.games",
+    "accord.cli.consensus",
     "accord.cli.mpo",
+    "accord.cli.values",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Evaluations: preference following of the decoding methods (accord.eval.preferences)."""

@@ -1,0 +1,1 @@
+"""Training loops: Magnetic Preference Optimization for language models (accord.train.mpo)."""

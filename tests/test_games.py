@@ -1,0 +1,123 @@
+"""Known-answer tests for accord.games (exact equilibria, closed forms, bad input)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from accord.errors import AccordError
+from accord.games.matrix import (
+    PERTURBED_RPS_EQUILIBRIUM, check_preference, equilibrium, exploitability, load_game, matrix_game,
+    perturbed_rps, preference_game, random_matrix_game, random_preference, regularized_gap, rps, solve_lp,
+)
+from accord.games.solvers import fictitious_play, mirror_descent, mmd, mpo, solve
+
+
+def test_lp_rps_is_uniform():
+    assert np.allclose(equilibrium(rps()), 1 / 3, atol=1e-8)
+    assert exploitability(rps(), np.full(3, 1 / 3)) == pytest.approx(0.0, abs=1e-12)
+    # a pure policy is beaten for sure: max_y P(y ≻ rock) = 1, gap = 2(1 − ½)
+    assert exploitability(rps(), [1.0, 0.0, 0.0]) == pytest.approx(1.0)
+
+
+def test_lp_perturbed_rps_closed_form():
+    assert np.allclose(equilibrium(perturbed_rps()), PERTURBED_RPS_EQUILIBRIUM, atol=1e-8)
+
+
+def test_lp_general_game_value():
+    # matching pennies scaled: value 0, uniform; a 2x2 with known mixed solution
+    A = np.array([[3.0, -1.0], [-2.0, 1.0]])  # x = (3/7, 4/7), y = (2/7, 5/7), value 1/7
+    x, y, value = solve_lp(A)
+    assert np.allclose(x, [3 / 7, 4 / 7]) and np.allclose(y, [2 / 7, 5 / 7]) and value == pytest.approx(1 / 7)
+
+
+@pytest.mark.parametrize("solver", ["mpo"])
+@pytest.mark.parametrize("spec", ["rps", "perturbed-rps", "random:10:3"])
+def test_mpo_last_iterate_converges(spec, solver):
+    game = load_game(spec)
+    result = mpo(game, 10_000)
+    assert result.last_exploitability <= 1e-6
+    assert np.allclose(result.last[0], equilibrium(game), atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_games_match_lp(seed):
+    game = load_game(f"random:12:{seed}")
+    star = equilibrium(game)
+    assert exploitability(game, star) < 1e-8
+    assert np.abs(mpo(game, 20_000).last[0] - star).sum() < 1e-3
+    assert np.abs(mirror_descent(game, 20_000).average[0] - star).sum() < 0.05
+
+
+def test_general_zero_sum_game():
+    game = matrix_game(random_matrix_game(6, 4, seed=2))
+    x, y, _ = solve_lp(game.payoff)
+    result = mpo(game, 20_000, alpha=0.1)
+    assert result.last_exploitability < 1e-5
+    assert np.allclose(result.last[0], x, atol=1e-3) and np.allclose(result.last[1], y, atol=1e-3)
+    assert fictitious_play(game, 20_000).average_exploitability < 0.05
+
+
+def test_mmd_fixed_point_is_quantal_response_equilibrium():
+    game = preference_game(perturbed_rps())
+    alpha, magnet = 0.2, np.array([0.5, 0.3, 0.2])
+    pi = mmd(game, 3000, eta=1.0, alpha=alpha, magnet=magnet).last[0]
+    # closed-form fixed point: π = softmax(log ρ + Aπ/α), and the regularised duality gap is zero
+    logits = np.log(magnet) + game.payoff @ pi / alpha
+    assert np.allclose(pi, np.exp(logits) / np.exp(logits).sum(), atol=1e-10)
+    assert regularized_gap(game, pi, pi, alpha, magnet) < 1e-10
+    # ... and it is not the Nash equilibrium of the unregularised game
+    assert exploitability(game, pi) > 1e-2
+
+
+def test_fictitious_play_rps_average():
+    result = fictitious_play(load_game("rps"), 5000)
+    assert np.allclose(result.average[0], 1 / 3, atol=0.02)
+
+
+def test_md_last_iterate_does_not_converge_on_rps():
+    result = mirror_descent(load_game("perturbed-rps"), 5000, eta=0.5)
+    assert result.last_exploitability > 1e-2 and result.average_exploitability < result.last_exploitability
+
+
+def test_bad_input():
+    with pytest.raises(AccordError, match="square"):
+        check_preference(np.full((2, 3), 0.5))
+    with pytest.raises(AccordError, match="P \\+ Pᵀ"):
+        check_preference([[0.5, 0.9], [0.9, 0.5]])
+    with pytest.raises(AccordError, match="NaN"):
+        check_preference([[0.5, np.nan], [np.nan, 0.5]])
+    with pytest.raises(AccordError, match="step size"):
+        mirror_descent(load_game("rps"), 10, eta=0.0)
+    with pytest.raises(AccordError, match="step size"):
+        mpo(load_game("rps"), 10, eta=-1.0)
+    with pytest.raises(AccordError, match="unknown solver"):
+        solve(load_game("rps"), "nope", 10)
+    with pytest.raises(AccordError, match="unknown game"):
+        load_game("rock")
+
+
+def test_random_preference_is_valid():
+    P = random_preference(50, seed=4)
+    assert np.allclose(P + P.T, 1) and check_preference(P) is not None
+
+
+def test_cli_solve_json(capsys, tmp_path):
+    from accord.cli import main
+
+    assert main(["games", "solve", "--game", "perturbed-rps", "--solver", "mpo", "--iters", "5000", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["last_exploitability"] < 1e-6 and out["lp_equilibrium"] is not None
+    np.save(tmp_path / "bad.npy", np.array([[0.5, np.nan], [0.5, 0.5]]))
+    assert main(["games", "solve", "--game", str(tmp_path / "bad.npy")]) == 2
+    assert "NaN" in capsys.readouterr().err
+    np.save(tmp_path / "p.npy", rps())
+    assert main(["games", "solve", "--game", str(tmp_path / "p.npy"), "--solver", "fp", "--iters", "100"]) == 0
+
+
+def test_cli_plot(tmp_path):
+    from accord.cli import main
+
+    out = tmp_path / "curves.png"
+    assert main(["games", "plot", "--game", "rps", "--iters", "300", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000

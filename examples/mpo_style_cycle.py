@@ -4,10 +4,12 @@ Magnetic Preference Optimization (Zhang et al. 2024, arXiv 2410.16714) vs fixed-
 without a magnet, on a tiny random Llama model (character tokenizer, CPU, a few minutes). The judge is a
 deterministic function of the text: a response's style is its most frequent letter among a, b, c and
 styles play perturbed rock-paper-scissors (accord.games.matrix.perturbed_rps), whose unique equilibrium
-mix of styles is (2, 5, 10)/17. We track the style frequencies of the policy's samples and their L1
-distance from that mix.
+mix of styles is (2, 5, 10)/17. Responses are one token long by default, so the style is the first token
+and the policy's style mix is read exactly from its next-token distribution (no sampling noise); with
+--max-new-tokens > 1 it is estimated from samples. We track that mix and its L1 distance from the
+equilibrium.
 
-    python examples/mpo_style_cycle.py --steps 150 --out runs/mpo_demo
+    python examples/mpo_style_cycle.py --out runs/mpo_demo --png docs/mpo_style_cycle.png
 """
 
 from __future__ import annotations
@@ -42,46 +44,66 @@ def weighted_cycle_judge(prompt: str, a: str, b: str) -> float:
 
 
 @torch.no_grad()
-def style_frequencies(trainer: MPOTrainer, samples: int) -> np.ndarray:
+def style_frequencies(trainer: MPOTrainer, samples: int) -> tuple[np.ndarray, float]:
+    """(style mix among styled responses, share of styled responses), averaged over PROMPTS."""
+    if trainer.config.max_new_tokens == 1:  # exact: the style is the one sampled token
+        ids, mask = trainer.encode(PROMPTS)
+        trainer.model.eval()
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = trainer.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1].float()
+        probs = torch.softmax(logits / trainer.config.temperature, dim=-1).mean(0)
+        mass = np.array([probs[trainer.tokenizer.convert_tokens_to_ids(ch)].item() for ch in "abc"])
+        return mass / mass.sum(), float(mass.sum())
     texts = trainer.generate([PROMPTS[i % len(PROMPTS)] for i in range(samples)], copies=1)[0]
     counts = np.array([sum(response_style(t) == s for t in texts) for s in STYLES], dtype=float)
-    return counts / max(counts.sum(), 1.0)
+    return counts / max(counts.sum(), 1.0), float(counts.sum() / len(texts))
 
 
 def run_variant(name: str, config: MPOConfig, out: Path, every: int, samples: int) -> list[dict]:
     trainer = MPOTrainer(tiny_model(seed=1), tiny_tokenizer(), PROMPTS, weighted_cycle_judge, config, out / name)
     rows = []
 
-    def record(row):
-        if row["step"] % every == 0 or row["step"] == config.steps:
-            freq = style_frequencies(trainer, samples)
-            rows.append({"step": row["step"], "freq": freq.tolist(),
-                         "l1_to_equilibrium": float(np.abs(freq - PERTURBED_RPS_EQUILIBRIUM).sum())})
-            print(f"{name:>10} step {row['step']:>4}  styles {np.round(freq, 2)}  L1 {rows[-1]['l1_to_equilibrium']:.3f}",
-                  flush=True)
+    def measure(step):
+        freq, styled = style_frequencies(trainer, samples)
+        rows.append({"step": step, "freq": freq.tolist(), "styled": styled,
+                     "l1_to_equilibrium": float(np.abs(freq - PERTURBED_RPS_EQUILIBRIUM).sum())})
+        if step % (10 * every) == 0 or step == config.steps:
+            print(f"{name:>10} step {step:>4}  styles {np.round(freq, 3)}  styled {styled:.2f}  "
+                  f"L1 {rows[-1]['l1_to_equilibrium']:.3f}", flush=True)
 
-    freq = style_frequencies(trainer, samples)
-    rows.append({"step": 0, "freq": freq.tolist(), "l1_to_equilibrium": float(np.abs(freq - PERTURBED_RPS_EQUILIBRIUM).sum())})
-    trainer.train(on_step=record)
+    measure(0)
+    trainer.train(on_step=lambda row: (row["step"] % every == 0 or row["step"] == config.steps)
+                  and measure(row["step"]))
     return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--out", default="runs/mpo_demo")
-    parser.add_argument("--every", type=int, default=10, help="measure style frequencies every N steps")
-    parser.add_argument("--samples", type=int, default=96, help="samples per measurement")
+    parser.add_argument("--every", type=int, default=5, help="measure style frequencies every N steps")
+    parser.add_argument("--samples", type=int, default=96, help="samples per measurement (--max-new-tokens > 1)")
+    parser.add_argument("--max-new-tokens", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=64, help="prompts per step (two responses each)")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+    parser.add_argument("--alpha", type=float, default=1.0, help="KL weight of MPO and fixed-magnet MMD")
+    parser.add_argument("--magnet-every", type=int, default=50, help="MPO's magnet refresh period K")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for this tiny model)")
+    parser.add_argument("--arms", default="mpo,mmd-fixed,no-magnet", help="comma-separated subset of the arms")
+    parser.add_argument("--png", default=None, help="also write the figure here (e.g. docs/mpo_style_cycle.png)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    base = dict(steps=args.steps, prompts_per_step=16, max_new_tokens=4, learning_rate=3e-3, eval_every=0,
-                checkpoint_every=50, seed=0)
+    base = dict(steps=args.steps, prompts_per_step=args.batch, max_new_tokens=args.max_new_tokens,
+                learning_rate=args.lr, optimizer=args.optimizer, eval_every=0, checkpoint_every=args.steps, seed=0)
     variants = {
-        "mpo": MPOConfig(kl_coef=0.2, magnet_every=10, **base),
-        "mmd-fixed": MPOConfig(kl_coef=0.2, magnet_every=0, **base),
+        "mpo": MPOConfig(kl_coef=args.alpha, magnet_every=args.magnet_every, **base),
+        "mmd-fixed": MPOConfig(kl_coef=args.alpha, magnet_every=0, **base),
         "no-magnet": MPOConfig(kl_coef=0.0, magnet_every=0, **base),
     }
+    variants = {k: v for k, v in variants.items() if k in args.arms.split(",")}
     start = time.time()
     results = {name: run_variant(name, cfg, out, args.every, args.samples) for name, cfg in variants.items()}
     summary = {"equilibrium": PERTURBED_RPS_EQUILIBRIUM.tolist(), "versions": versions(),
@@ -93,14 +115,23 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     for name, rows in results.items():
-        ax.plot([r["step"] for r in rows], [r["l1_to_equilibrium"] for r in rows], marker=".", label=name)
-    ax.set_xlabel("step")
-    ax.set_ylabel("L1(style frequencies, equilibrium)")
-    ax.legend()
+        steps = [r["step"] for r in rows]
+        axes[0].plot(steps, [r["l1_to_equilibrium"] for r in rows], label=name)
+        for k, ax in enumerate(axes[1:]):
+            ax.plot(steps, [r["freq"][k] for r in rows], label=name)
+    axes[0].set_title("L1(style mix, equilibrium)")
+    axes[0].legend()
+    for k, ax in enumerate(axes[1:]):
+        ax.axhline(PERTURBED_RPS_EQUILIBRIUM[k], color="k", ls="--", lw=0.8)
+        ax.set_title(f"share of style {STYLES[k]} (dashed: equilibrium)")
+    for ax in axes:
+        ax.set_xlabel("step")
     fig.tight_layout()
-    fig.savefig(out / "distance.png", dpi=110)
+    fig.savefig(out / "distance.png", dpi=80)
+    if args.png:
+        fig.savefig(args.png, dpi=80)
     print(f"wrote {out}/results.json and distance.png in {summary['seconds']:.0f}s")
     return 0
 

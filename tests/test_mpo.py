@@ -10,6 +10,16 @@ from accord.errors import AccordError
 from accord.train.judges import LMJudge, call_judge, response_style, style_cycle_judge
 from accord.train.mpo import MPOConfig, MPOTrainer, Snapshot, add_lora, token_logprobs
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run far faster on one thread; several threads spin against each other on a loaded machine."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 CHARS = list("abcdefghijklmnopqrstuvwxyz .,!?") + ["\n", ":"]
 
 
@@ -159,6 +169,8 @@ def test_resume_after_crash_matches_uninterrupted(tmp_path):
 def test_bad_config(tmp_path):
     with pytest.raises(AccordError, match="learning_rate"):
         MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, style_cycle_judge, MPOConfig(learning_rate=0.0))
+    with pytest.raises(AccordError, match="optimizer"):
+        MPOConfig(optimizer="adam").check()
     with pytest.raises(AccordError, match="judge must return"):
         MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, lambda p, a, b: -1.0,
                    MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=3), out_dir=tmp_path).train()

@@ -35,6 +35,7 @@ def register(subparsers) -> None:
     train.add_argument("--kl", type=float, default=0.1, help="α, weight of KL to the magnet (default 0.1)")
     train.add_argument("--magnet-every", type=int, default=10, help="refresh magnet every K steps (0 = never)")
     train.add_argument("--eval-every", type=int, default=10, help="win rate vs initial policy every N steps")
+    train.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw", help="adamw (default) or sgd")
     train.add_argument("--lora", type=int, default=0, help="LoRA rank (0 = full fine-tuning)")
     train.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature")
     train.add_argument("--seed", type=int, default=0, help="random seed")
@@ -63,7 +64,7 @@ def run_train(args) -> int:
     if args.kl < 0:
         raise AccordError(f"--kl must be non-negative, got {args.kl}")
     config = MPOConfig(steps=args.steps, prompts_per_step=args.batch, max_new_tokens=args.max_new_tokens,
-                       temperature=args.temperature, learning_rate=args.lr, kl_coef=args.kl,
+                       temperature=args.temperature, learning_rate=args.lr, optimizer=args.optimizer, kl_coef=args.kl,
                        magnet_every=args.magnet_every, eval_every=args.eval_every, lora_rank=args.lora,
                        seed=args.seed)
     config.check()

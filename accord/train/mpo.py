@@ -52,7 +52,9 @@ class MPOConfig:
     temperature: float = 1.0
     """Sampling temperature."""
     learning_rate: float = 1e-5
-    """AdamW learning rate (the MMD step size η)."""
+    """Learning rate of the optimizer (the MMD step size η)."""
+    optimizer: str = "adamw"
+    """"adamw", or "sgd" (plain gradient steps, closest to mirror descent)."""
     kl_coef: float = 0.1
     """α: weight of KL(π ‖ magnet) in the loss."""
     magnet_every: int = 10
@@ -77,6 +79,8 @@ class MPOConfig:
         for name in ("temperature", "learning_rate"):
             if not getattr(self, name) > 0:
                 raise AccordError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise AccordError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         for name in ("kl_coef", "magnet_every", "eval_every", "checkpoint_every", "lora_rank"):
             if getattr(self, name) < 0:
                 raise AccordError(f"{name} must be non-negative, got {getattr(self, name)}")
@@ -164,7 +168,10 @@ class MPOTrainer:
             tokenizer.pad_token = tokenizer.eos_token
         self.device = next(model.parameters()).device
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate)
+        if config.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(self.params, lr=config.learning_rate)
+        else:
+            self.optimizer = torch.optim.AdamW(self.params, lr=config.learning_rate)
         self.magnet = Snapshot(model)
         self.initial = Snapshot(model)
         self.step = 0
@@ -285,7 +292,8 @@ class MPOTrainer:
         state = torch.load(path, weights_only=False)
         saved = dict(state["config"])
         current = asdict(self.config)
-        differs = [k for k in current if k != "steps" and saved.get(k) != current[k]]
+        defaults = asdict(MPOConfig())  # settings added since the checkpoint was written had their defaults
+        differs = [k for k in current if k != "steps" and saved.get(k, defaults[k]) != current[k]]
         if differs:
             raise AccordError(f"{path} was written with different settings ({', '.join(differs)}); "
                               "use another --out or the same settings")

@@ -1,0 +1,137 @@
+"""`accord consensus`: the political consensus benchmark (EuroCon / PoliCon, Zhang et al., arXiv 2505.19558).
+
+    accord consensus run                     # the shipped sample, qwen2.5-coder-0.5b, method pref, all five goals
+    accord consensus run --data PATH --parties 2 --goal two_thirds --method amulet \\
+        --model qwen2.5-coder-0.5b --judge qwen2.5-coder-0.5b --limit 20 --out runs/x
+    accord consensus report runs/x
+    accord consensus build-tasks --data PATH --out DIR --seed 0     # tasks/{2,4,6} from topics/
+
+A model may also be an OpenAI-compatible server: --model http://127.0.0.1:8080/v1#model-name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from accord.errors import AccordError
+
+
+def parse_parties(text: str) -> list[int]:
+    from accord.consensus.data import PARTY_COUNTS
+
+    if text.strip() == "all":
+        return list(PARTY_COUNTS)
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise AccordError(f"--parties expects 2, 4, 6, a comma list or all; got {text!r}") from None
+    if not counts or any(k not in PARTY_COUNTS for k in counts):
+        raise AccordError(f"--parties expects 2, 4, 6, a comma list or all; got {text!r}")
+    return list(dict.fromkeys(counts))
+
+
+def register(subparsers) -> None:
+    from accord.cli import positive_int
+    from accord.decoding.methods import METHODS
+    from accord.lm.packaged import DEFAULT_MODEL
+
+    parser = subparsers.add_parser("consensus", help="political consensus benchmark (EuroCon): draft and vote")
+    sub = parser.add_subparsers(dest="consensus_command", metavar="ACTION")
+
+    run = sub.add_parser("run", help="draft resolutions and let the parties vote (resumable)")
+    run.add_argument("--data", help="EuroCon folder (tasks/{2,4,6}, topics/); default $ACCORD_EUROCON, "
+                                    "else the shipped fictional sample")
+    run.add_argument("--parties", default="2", help="2, 4, 6, a comma list or all (default 2)")
+    run.add_argument("--goal", default="all", help="simple_majority, two_thirds, veto, rawlsian, utilitarian, "
+                                                   "a comma list or all (default all)")
+    run.add_argument("--method", choices=METHODS, default="pref",
+                     help="drafting method (default pref; amulet and la decode two streams, about twice the cost)")
+    run.add_argument("--model", default=DEFAULT_MODEL, help=f"drafter (default {DEFAULT_MODEL})")
+    run.add_argument("--judge", help="judge model (default: the drafter)")
+    run.add_argument("--backend", default="auto", help="model backend (default auto)")
+    run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
+    run.add_argument("--limit", type=positive_int, help="at most N tasks per party count")
+    run.add_argument("--seed", type=int, default=0, help="seed (task building, sampling, examples; default 0)")
+    run.add_argument("--max-new-tokens", type=positive_int, default=120, help="draft length cap (default 120)")
+    run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    run.add_argument("--batch-size", type=positive_int, default=16, help="drafts decoded together (default 16)")
+    run.add_argument("--one-shot", action="store_true",
+                     help="show the adopted resolution of another record of the same topic as an example")
+    run.add_argument("--skip-invalid", action="store_true", help="skip malformed records with a warning")
+    run.add_argument("--from-topics", action="store_true", help="build tasks from topics/ (seeded) instead of tasks/")
+    run.add_argument("--out", help="run folder (default runs/consensus/<data>-<settings>)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=run_command)
+
+    report = sub.add_parser("report", help="tables, bootstrap intervals, chart and HTML page of a run")
+    report.add_argument("run_dir", help="the run folder")
+    report.add_argument("--no-topics", action="store_true", help="only the all-topics rows")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    report.set_defaults(func=report_command)
+
+    build = sub.add_parser("build-tasks", help="write tasks/{2,4,6} from topics/ with the benchmark's rule")
+    build.add_argument("--data", help="folder with topics/ (default $ACCORD_EUROCON or the sample)")
+    build.add_argument("--out", required=True, help="folder to write tasks/ into")
+    build.add_argument("--seed", type=int, default=0)
+    build.set_defaults(func=build_command)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", Path(text.split("#")[-1]).name if "://" in text else Path(text).name).strip("-")
+
+
+def load_lm(name: str, backend: str, dtype: str):
+    if name.startswith(("http://", "https://")) or backend == "openai":
+        from accord.lm.openai_compat import OpenAICompatLM
+
+        return OpenAICompatLM.from_spec(name)
+    from accord.lm import load_model
+
+    return load_model(name, backend=backend, dtype=dtype)
+
+
+def run_command(args) -> int:
+    from accord.consensus.data import resolve_data_dir
+    from accord.consensus.goals import parse_goals
+    from accord.consensus.report import make_report
+    from accord.consensus.run import RunConfig, run_consensus
+
+    config = RunConfig(data=args.data, parties=parse_parties(args.parties), goals=parse_goals(args.goal),
+                       method=args.method, model=args.model, judge=args.judge, backend=args.backend,
+                       dtype=args.dtype, limit=args.limit, seed=args.seed, max_new_tokens=args.max_new_tokens,
+                       temperature=args.temperature, batch_size=args.batch_size, one_shot=args.one_shot,
+                       skip_invalid=args.skip_invalid, from_topics=args.from_topics)
+    root = resolve_data_dir(config.data)
+    out = args.out or str(Path("runs") / "consensus" / "-".join([
+        _slug(str(root)), "p" + "+".join(map(str, config.parties)),
+        "all" if len(config.goals) == 5 else "+".join(config.goals), config.method, _slug(config.model),
+        _slug(config.judge or config.model), f"s{config.seed}"] + ([f"n{config.limit}"] if config.limit else [])))
+    drafter = load_lm(config.model, config.backend, config.dtype)
+    judge = drafter if (config.judge or config.model) == config.model else load_lm(config.judge, config.backend,
+                                                                                    config.dtype)
+    run_consensus(config, out, drafter, judge, progress=not args.no_progress)
+    text, _ = make_report(out, seed=config.seed, topics=False)
+    print(f"results: {Path(out) / 'results.jsonl'}")
+    print(text)
+    return 0
+
+
+def report_command(args) -> int:
+    import json
+
+    from accord.consensus.report import make_report
+
+    text, summary = make_report(args.run_dir, topics=not args.no_topics)
+    print(json.dumps(summary, indent=1) if args.json else text)
+    return 0
+
+
+def build_command(args) -> int:
+    from accord.consensus.data import load_topics, resolve_data_dir, write_tasks
+
+    root = resolve_data_dir(args.data)
+    written = write_tasks(load_topics(root), args.out, seed=args.seed)
+    print(f"wrote {len(written)} task files under {Path(args.out) / 'tasks'}")
+    return 0

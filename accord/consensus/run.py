@@ -1,0 +1,155 @@
+"""A consensus run: draft a resolution for every (task, goal), let every party vote on it, and append one
+record per finished item to out/results.jsonl (accord.runs.ResultStore).
+
+A rerun with the same settings resumes: finished items are skipped, and a kill loses at most the batch in
+flight (nothing finished is repeated). run.json records drafter, judge, method and its parameters,
+sampling, seed, versions and the hash of the data files (accord.runs.write_run_metadata).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from accord.consensus.data import PARTY_COUNTS, Task, data_files, load_tasks, resolve_data_dir
+from accord.consensus.drafting import draft_resolutions, method_parameters, pick_example
+from accord.consensus.goals import GOALS, evaluate
+from accord.consensus.judge import judge_resolution
+from accord.decoding.methods import METHODS
+from accord.errors import AccordError
+from accord.lm.base import LanguageModel, SamplingConfig
+from accord.runs import ResultStore, sha256_files, write_run_metadata
+
+RESULTS = "results.jsonl"
+
+
+@dataclass
+class RunConfig:
+    data: str | None = None
+    parties: list[int] = field(default_factory=lambda: [2])
+    goals: list[str] = field(default_factory=lambda: list(GOALS))
+    method: str = "pref"
+    model: str = "qwen2.5-coder-0.5b"
+    judge: str | None = None
+    """Judge model (default: the drafter)."""
+    backend: str = "auto"
+    dtype: str = "auto"
+    limit: int | None = None
+    """At most this many tasks per party count (the first ones, in file order)."""
+    seed: int = 0
+    max_new_tokens: int = 120
+    temperature: float = 0.0
+    batch_size: int = 16
+    one_shot: bool = False
+    skip_invalid: bool = False
+    from_topics: bool = False
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise AccordError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        bad = [k for k in self.parties if k not in PARTY_COUNTS]
+        if bad or not self.parties:
+            raise AccordError(f"party counts must be among {PARTY_COUNTS}, got {self.parties}")
+        unknown = [g for g in self.goals if g not in GOALS]
+        if unknown or not self.goals:
+            raise AccordError(f"unknown goal {', '.join(unknown)}; choose from {', '.join(GOALS)}")
+
+
+def item_key(task: Task, goal: str) -> str:
+    return f"{goal}|{task.key}"
+
+
+def select_tasks(config: RunConfig, root: Path) -> dict[int, tuple[list[Task], list[Task]]]:
+    """{k: (tasks to run, all tasks of that party count — the one-shot example pool)}."""
+    chosen = {}
+    for k in config.parties:
+        every = load_tasks(root, k, skip_invalid=config.skip_invalid, from_topics=config.from_topics,
+                           seed=config.seed)
+        chosen[k] = (every[:config.limit] if config.limit else every, every)
+    return chosen
+
+
+def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: LanguageModel) -> dict:
+    files = data_files(root, config.parties, config.from_topics)
+    settings = asdict(config)
+    settings.update(
+        data=str(root), data_sha256=sha256_files(files), data_files=len(files),
+        drafter={"name": drafter.name, "backend": drafter.backend, "source": getattr(drafter, "source", "")},
+        judge={"name": judge.name, "backend": judge.backend, "source": getattr(judge, "source", "")},
+        method_parameters=method_parameters(config.method),
+        sampling=asdict(SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                       seed=config.seed)),
+    )
+    settings.pop("batch_size")  # changing the batch size does not change results worth refusing a resume
+    return settings
+
+
+def make_record(task: Task, goal: str, draft, votes, judge_seconds: float, method: str) -> dict:
+    usable = all(v.score is not None for v in votes)
+    record = {
+        "key": item_key(task, goal), "goal": goal, "parties": task.k, "topic": task.topic, "id": task.id,
+        "title": task.title, "method": method, "draft": draft.text, "finish_reason": draft.finish_reason,
+        "draft_tokens": draft.num_tokens, "example_id": draft.example_id,
+        "seat_weights": task.seat_weights, "veto_party": task.veto_party,
+        "votes": [dict(v.as_dict(), seat_weight=w, stance_choice=p.choice, veto=p.name == task.veto_party)
+                  for v, w, p in zip(votes, task.seat_weights, task.parties)],
+        "usable": usable,
+        "seconds": {"draft": round(draft.seconds, 4), "judge": round(judge_seconds, 4)},
+    }
+    if usable:
+        scores = [v.score for v in votes]
+        expected = [v.expected for v in votes]
+        outcome = evaluate(goal, scores, task.seat_weights, task.veto_index)
+        outcome_expected = evaluate(goal, expected, task.seat_weights, task.veto_index)
+        record.update(weighted_vote=outcome["weighted_vote"], value=outcome["value"], passed=outcome["passed"],
+                      expected_weighted_vote=outcome_expected["weighted_vote"],
+                      expected_value=outcome_expected["value"], expected_passed=outcome_expected["passed"])
+    else:
+        record.update(weighted_vote=None, value=None, passed=None)
+    return record
+
+
+def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel, judge: LanguageModel | None = None,
+                  progress: bool = True, stop_after: int | None = None) -> ResultStore:
+    """Run (or resume) the benchmark into out_dir. `stop_after` appends at most that many items, then
+    returns (used by tests to simulate a crash)."""
+    judge = judge or drafter
+    root = resolve_data_dir(config.data)
+    chosen = select_tasks(config, root)
+    write_run_metadata(out_dir, run_settings(config, root, drafter, judge))
+    store = ResultStore(Path(out_dir) / RESULTS)
+    todo = []
+    for k, (tasks, pool) in chosen.items():
+        for task in tasks:
+            for goal in config.goals:
+                if item_key(task, goal) not in store.done:
+                    todo.append((task, goal, pool))
+    total = sum(len(tasks) for tasks, _ in chosen.values()) * len(config.goals)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=total - len(todo), desc="consensus", unit="draft", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed)
+    appended = 0
+    try:
+        for start in range(0, len(todo), config.batch_size):
+            batch = todo[start:start + config.batch_size]
+            examples = None
+            if config.one_shot:
+                examples = [pick_example(task, pool, random.Random(f"{config.seed}|{task.key}"))
+                            for task, _, pool in batch]
+            drafts = draft_resolutions(drafter, [t for t, _, _ in batch], [g for _, g, _ in batch], config.method,
+                                       sampling, examples)
+            for (task, goal, _), draft in zip(batch, drafts):
+                votes, seconds = judge_resolution(judge, task, draft.text)
+                store.append(make_record(task, goal, draft, votes, seconds, config.method))
+                appended += 1
+                bar.update(1)
+                if stop_after is not None and appended >= stop_after:
+                    return store
+    finally:
+        bar.close()
+    return store
+

@@ -111,12 +111,35 @@ def _load_gguf_as_torch(gguf_path: Path, label: str, torch_dtype):
     return model.to(torch_dtype), tokenizer
 
 
-def load_model(name: str = DEFAULT_MODEL, backend: str = "transformers", device: str | None = None,
-               dtype: str = "auto"):
-    """A model-layer object (see accord.lm.base.LanguageModel) for `name`."""
-    if backend not in ("transformers", "auto"):
-        raise AccordError(f"unknown backend {backend!r}; available: transformers")
+def load_model(name: str = DEFAULT_MODEL, backend: str = "auto", device: str | None = None,
+               dtype: str = "auto", n_ctx: int | None = None):
+    """A model-layer object (see accord.lm.base.LanguageModel) for `name`.
+
+    backend: "llamacpp" (llama-cpp-python, GGUF models, CPU), "transformers", or "auto": llama.cpp for a
+    GGUF model on CPU when llama_cpp is installed and no torch dtype is asked for (an explicit dtype only
+    means something to transformers), transformers otherwise. n_ctx: the llama.cpp context per sequence.
+    """
+    if backend not in ("transformers", "llamacpp", "auto"):
+        raise AccordError(f"unknown backend {backend!r}; available: auto, llamacpp, transformers")
     kind, source = resolve_source(name)
+    if backend == "auto":
+        import torch
+
+        on_cpu = device == "cpu" or (device is None and not torch.cuda.is_available())
+        llama_ok = importlib.util.find_spec("llama_cpp") is not None
+        backend = "llamacpp" if kind == "gguf" and on_cpu and llama_ok and dtype == "auto" else "transformers"
+    if backend == "llamacpp":
+        if kind != "gguf":
+            raise AccordError(f"the llama.cpp backend runs GGUF models; {name!r} is not one (use --backend transformers)")
+        if device not in (None, "cpu"):
+            raise AccordError(f"the llama.cpp backend runs on the CPU here; device {device!r} is not supported")
+        if dtype != "auto":
+            raise AccordError("--dtype applies to the transformers backend; llama.cpp runs the GGUF's own quantization")
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise AccordError("the llama.cpp backend needs llama-cpp-python: pip install llama-cpp-python")
+        from accord.lm.llamacpp import DEFAULT_N_CTX, LlamaCppLM
+
+        return LlamaCppLM(source, name=name, n_ctx=n_ctx or DEFAULT_N_CTX)
     require("transformers")
     import torch  # noqa: F401
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -15,7 +15,8 @@ from accord.consensus.data import (SAMPLE_DIR, build_task_records, load_tasks, l
 from accord.consensus.drafting import drafting_question, finish_draft, pick_example
 from accord.consensus.goals import GOALS, evaluate, parse_goals, requirement
 from accord.consensus.judge import DIGITS, judge_resolution, judge_texts, split_prompts
-from accord.consensus.report import bootstrap_ci, make_report, seat_favour, summarize
+from accord.consensus.report import make_report, seat_favour, summarize
+from accord.stats import bootstrap_ci
 from accord.consensus.run import RunConfig, run_consensus
 from accord.errors import AccordError
 

@@ -17,24 +17,9 @@ import numpy as np
 from accord.consensus.goals import GOALS, VOTING_GOALS
 from accord.errors import AccordError
 from accord.runs import ResultStore
+from accord.stats import bootstrap_ci
 
 ALL = "all topics"
-BOOTSTRAP = 2000
-
-
-def bootstrap_ci(values, resamples: int = BOOTSTRAP, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): percentile bootstrap interval of the mean."""
-    values = np.asarray(list(values), dtype=np.float64)
-    if values.size == 0:
-        raise AccordError("no values to summarize")
-    mean = float(values.mean())
-    if values.size == 1:
-        return mean, mean, mean
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return mean, float(low), float(high)
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:

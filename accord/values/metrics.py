@@ -3,7 +3,7 @@ bootstrap intervals."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -47,18 +47,3 @@ def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bo
     return float(total)
 
 
-def bootstrap_ci(values: Sequence[float], statistic: Callable[[np.ndarray], float] = np.mean,
-                 resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of statistic(values) from `resamples` seeded resamples with replacement."""
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, values.size, size=(resamples, values.size))
-    if statistic is np.mean:
-        stats = values[draws].mean(axis=1)
-    else:
-        stats = np.array([statistic(values[d]) for d in draws])
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(stats, [tail, 100 - tail])
-    return float(low), float(high)

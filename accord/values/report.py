@@ -21,7 +21,8 @@ from accord.errors import AccordError
 from accord.runs import ResultStore
 from accord.values.definitions import VALUES
 from accord.values.know_why import PARTS
-from accord.values.metrics import accuracy, bootstrap_ci, expected_calibration_error, macro_f1
+from accord.stats import bootstrap_ci
+from accord.values.metrics import accuracy, expected_calibration_error, macro_f1
 from accord.values.run import RESULTS
 
 
@@ -34,13 +35,13 @@ def summarize_records(records: list[dict], seed: int = 0, resamples: int = 2000)
     gap = why - correct
     return {
         "n": len(records),
-        "know_what": accuracy(gold, pred), "know_what_ci": bootstrap_ci(correct, resamples=resamples, seed=seed),
+        "know_what": accuracy(gold, pred), "know_what_ci": bootstrap_ci(correct, resamples=resamples, seed=seed)[1:],
         "macro_f1": macro_f1(gold, pred),
         "ece": expected_calibration_error([r["confidence"] for r in records], correct),
-        "know_why": float(why.mean()), "know_why_ci": bootstrap_ci(why, resamples=resamples, seed=seed),
+        "know_why": float(why.mean()), "know_why_ci": bootstrap_ci(why, resamples=resamples, seed=seed)[1:],
         "know_why_argmax": float(why_argmax.mean()),
         "parts": {p: float(np.mean([r["why_expected"][p] for r in records])) for p in PARTS},
-        "gap": float(gap.mean()), "gap_ci": bootstrap_ci(gap, resamples=resamples, seed=seed),
+        "gap": float(gap.mean()), "gap_ci": bootstrap_ci(gap, resamples=resamples, seed=seed)[1:],
         "answers": {letter: pred.count(letter) for letter in "ABC"},
     }
 

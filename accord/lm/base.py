@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import numpy as np
+import torch
 
 # combine(plain_logits [B, V], pref_logits [B, V]) -> logits [B, V] used to pick the next token.
 LogitsCombiner = Callable[["object", "object"], "object"]
@@ -46,6 +47,20 @@ class SamplingConfig:
     """Seed of the sampler (only with temperature > 0)."""
 
 
+def pick_tokens(scores: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """The next token of each row: greedy argmax, or temperature / top-p sampling with a seeded generator.
+    Every local backend uses this rule. scores: [B, V] float."""
+    if sampling.temperature <= 0:
+        return scores.argmax(dim=-1)
+    probs = torch.softmax(scores / sampling.temperature, dim=-1)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(dim=-1) - sorted_probs > sampling.top_p
+        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
 class LanguageModel(Protocol):
     name: str
     backend: str
@@ -62,8 +77,9 @@ class LanguageModel(Protocol):
                              on_token: TokenCallback | None = None) -> list[Generation]:
         """Decode both streams together; the token chosen from combine(plain, pref) is appended to both."""
 
-    def choice_logprobs(self, prompts: list[str], choices: list[str]) -> np.ndarray:
-        """log p(first token of each choice | prompt), shape [len(prompts), len(choices)]."""
+    def choice_logprobs(self, prompts: list[str], choices: list[str], prefix: str = "") -> np.ndarray:
+        """log p(first token of each choice | prefix + prompt), shape [len(prompts), len(choices)]; the
+        shared `prefix` is evaluated once and reused."""
 
 
 def normalize_choices(logprobs: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import torch
 from transformers import DynamicCache
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback
+from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, pick_tokens
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -31,19 +31,6 @@ def stop_token_ids(model, tokenizer) -> set[int]:
         if marker in vocab:
             ids.add(vocab[marker])
     return ids
-
-
-def pick_tokens(scores: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """Greedy argmax, or temperature / top-p sampling with a seeded generator. scores: [B, V] float."""
-    if sampling.temperature <= 0:
-        return scores.argmax(dim=-1)
-    probs = torch.softmax(scores / sampling.temperature, dim=-1)
-    if sampling.top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        outside = sorted_probs.cumsum(dim=-1) - sorted_probs > sampling.top_p
-        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
 @torch.no_grad()

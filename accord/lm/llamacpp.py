@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback
+from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, pick_tokens
 
 DEFAULT_N_CTX = 4096
 DEFAULT_N_SEQ_MAX = 64
@@ -92,20 +92,6 @@ def cpu_count() -> int:
     except AttributeError:
         return max(1, os.cpu_count() or 1)
 
-
-def pick_tokens(scores: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """Greedy argmax, or temperature / top-p sampling with a seeded generator (the transformers backend's rule).
-
-    scores: [B, V] float.
-    """
-    if sampling.temperature <= 0:
-        return scores.argmax(dim=-1)
-    probs = torch.softmax(scores / sampling.temperature, dim=-1)
-    if sampling.top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        outside = sorted_probs.cumsum(dim=-1) - sorted_probs > sampling.top_p
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
 def _render_template(template: str, messages: list[dict], bos_token: str, eos_token: str) -> str:

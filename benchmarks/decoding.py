@@ -11,15 +11,23 @@ exactly N tokens), it times:
                 compared with accord's Amulet at batch 1
 and prints tokens/s with ratios, writing everything to benchmarks/results/decoding.json.
 
+When llama-cpp-python is installed (`--backends transformers,llamacpp`, the default then), the same run
+also compares the backends on the model's GGUF file (benchmarks/llamacpp.py, the code it calls): plain
+decoding and Amulet on the llama.cpp backend and on the transformers backend, and llama.cpp's own plain
+generation as the anchor, stored under "backends" in the same JSON.
+
     python benchmarks/decoding.py                                   # qwen2.5-coder-0.5b, 64/128/256 tokens
     python benchmarks/decoding.py --model smollm2-135m --lengths 64 --reference-lengths 64
+    python benchmarks/decoding.py --backends transformers       # without the llama.cpp comparison
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -49,6 +57,8 @@ def main() -> None:
     parser.add_argument("--lengths", default="64,128,256")
     parser.add_argument("--reference-lengths", default="256", help="lengths for the no-cache reference (batch 1)")
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--backends", default="transformers,llamacpp" if importlib.util.find_spec("llama_cpp")
+                        else "transformers", help="add llamacpp to compare the backends (needs llama-cpp-python)")
     parser.add_argument("--out", default="benchmarks/results/decoding.json")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -95,6 +105,17 @@ def main() -> None:
         print(f"{length:4d} tokens x 1: amulet {length / ours:6.1f} tok/s, no-cache reference "
               f"{length / ref:6.1f} tok/s -> {ref / ours:.1f}x faster", flush=True)
         results.setdefault("reference", []).append(row)
+    if "llamacpp" in args.backends.split(","):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import llamacpp as backends_benchmark
+
+        del lm
+        print("backends (128 new tokens, all questions in one call, best of 2 rounds):", flush=True)
+        backends = backends_benchmark.bench_model(args.model, 128, (QUESTIONS * args.batch)[: args.batch],
+                                                  skip_transformers=False, rounds=2)
+        for key, value in backends["ratios"].items():
+            print(f"  {key:40s} {value:6.2f}x", flush=True)
+        results["backends"] = backends
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

@@ -117,3 +117,12 @@ def test_bad_requests(tiny_lm):
         generate_answers(tiny_lm, QUESTIONS, MethodConfig(method="base"), SamplingConfig(max_new_tokens=0))
     with pytest.raises(AccordError):
         tiny_lm.choice_token_ids(["a", "a"])
+
+
+def test_choice_tokens_must_be_distinct_and_non_empty(tiny_lm):
+    ids = tiny_lm.choice_token_ids(list("ABC"))
+    assert ids == [ids_of(tiny_lm, c)[0] for c in "ABC"] and len(set(ids)) == 3
+    with pytest.raises(AccordError, match="distinct"):
+        tiny_lm.choice_token_ids(["A", "A"])
+    with pytest.raises(AccordError, match="no token"):
+        tiny_lm.choice_token_ids(["B", ""])

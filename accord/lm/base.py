@@ -15,6 +15,8 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
+from accord.errors import AccordError
+
 # combine(plain_logits [B, V], pref_logits [B, V]) -> logits [B, V] used to pick the next token.
 LogitsCombiner = Callable[["object", "object"], "object"]
 # on_token(row, token_text) is called as tokens are produced (streaming); optional.
@@ -80,6 +82,20 @@ class LanguageModel(Protocol):
     def choice_logprobs(self, prompts: list[str], choices: list[str], prefix: str = "") -> np.ndarray:
         """log p(first token of each choice | prefix + prompt), shape [len(prompts), len(choices)]; the
         shared `prefix` is evaluated once and reused."""
+
+
+def first_token_ids(encode: Callable[[str], list[int]], choices: list[str]) -> list[int]:
+    """The first token id of each choice under `encode` (a backend's tokenizer); the choices must start
+    with distinct tokens, since constrained choice reads one next-token probability per choice."""
+    ids = []
+    for choice in choices:
+        encoded = encode(choice)
+        if not encoded:
+            raise AccordError(f"choice {choice!r} encodes to no token")
+        ids.append(encoded[0])
+    if len(set(ids)) != len(ids):
+        raise AccordError(f"choices {choices} do not start with distinct tokens")
+    return ids
 
 
 def normalize_choices(logprobs: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import torch
 from transformers import DynamicCache
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, pick_tokens
+from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, pick_tokens
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -145,15 +145,7 @@ class TransformersLM:
 
     # ---- constrained choice --------------------------------------------------------------------
     def choice_token_ids(self, choices: list[str]) -> list[int]:
-        ids = []
-        for choice in choices:
-            encoded = self.tokenizer.encode(choice, add_special_tokens=False)
-            if not encoded:
-                raise AccordError(f"choice {choice!r} encodes to no token")
-            ids.append(encoded[0])
-        if len(set(ids)) != len(ids):
-            raise AccordError(f"choices {choices} do not start with distinct tokens")
-        return ids
+        return first_token_ids(lambda text: self.tokenizer.encode(text, add_special_tokens=False), choices)
 
     @torch.no_grad()
     def choice_logprobs(self, prompts: list[str], choices: list[str], prefix: str = "") -> np.ndarray:

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, pick_tokens
+from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, pick_tokens
 
 DEFAULT_N_CTX = 4096
 DEFAULT_N_SEQ_MAX = 64
@@ -463,15 +463,7 @@ class LlamaCppLM:
 
     # ---- constrained choice ------------------------------------------------------------------------
     def choice_token_ids(self, choices: list[str]) -> list[int]:
-        ids = []
-        for choice in choices:
-            encoded = self.tokenize(choice)
-            if not encoded:
-                raise AccordError(f"choice {choice!r} encodes to no token")
-            ids.append(encoded[0])
-        if len(set(ids)) != len(ids):
-            raise AccordError(f"choices {choices} do not start with distinct tokens")
-        return ids
+        return first_token_ids(self.tokenize, choices)
 
     def choice_logprobs(self, prompts: list[str], choices: list[str], prefix: str = "") -> np.ndarray:
         """log p(first token of each choice | prefix + prompt) for each prompt: [len(prompts), len(choices)].

@@ -187,3 +187,12 @@ def test_two_streams_and_bad_specs():
         lm.generate_two_streams(["a"], ["b"], None, SamplingConfig())
     with pytest.raises(AccordError, match="http"):
         OpenAICompatLM("ftp://x")
+
+
+def test_load_model_serves_http_names_and_openai_backend(server):
+    from accord.lm import load_model
+
+    lm = load_model(server.url + "#judge")
+    assert isinstance(lm, OpenAICompatLM) and lm.model == "judge" and lm.backend == "openai"
+    assert load_model(server.url, backend="openai").base_url == lm.base_url
+    assert lm.choice_logprobs(["Rate it"], DIGITS).shape == (1, 10)

@@ -82,21 +82,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", Path(text.split("#")[-1]).name if "://" in text else Path(text).name).strip("-")
 
 
-def load_lm(name: str, backend: str, dtype: str):
-    if name.startswith(("http://", "https://")) or backend == "openai":
-        from accord.lm.openai_compat import OpenAICompatLM
-
-        return OpenAICompatLM.from_spec(name)
-    from accord.lm import load_model
-
-    return load_model(name, backend=backend, dtype=dtype)
-
-
 def run_command(args) -> int:
     from accord.consensus.data import resolve_data_dir
     from accord.consensus.goals import parse_goals
     from accord.consensus.report import make_report
     from accord.consensus.run import RunConfig, run_consensus
+    from accord.lm import load_model
 
     config = RunConfig(data=args.data, parties=parse_parties(args.parties), goals=parse_goals(args.goal),
                        method=args.method, model=args.model, judge=args.judge, backend=args.backend,
@@ -108,9 +99,9 @@ def run_command(args) -> int:
         _slug(str(root)), "p" + "+".join(map(str, config.parties)),
         "all" if len(config.goals) == 5 else "+".join(config.goals), config.method, _slug(config.model),
         _slug(config.judge or config.model), f"s{config.seed}"] + ([f"n{config.limit}"] if config.limit else [])))
-    drafter = load_lm(config.model, config.backend, config.dtype)
-    judge = drafter if (config.judge or config.model) == config.model else load_lm(config.judge, config.backend,
-                                                                                    config.dtype)
+    drafter = load_model(config.model, backend=config.backend, dtype=config.dtype)
+    judge = drafter if (config.judge or config.model) == config.model else load_model(
+        config.judge, backend=config.backend, dtype=config.dtype)
     run_consensus(config, out, drafter, judge, progress=not args.no_progress)
     text, _ = make_report(out, seed=config.seed, topics=False)
     print(f"results: {Path(out) / 'results.jsonl'}")

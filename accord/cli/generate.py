@@ -23,7 +23,7 @@ def add_model_arguments(parser) -> None:
 
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"packaged name, .gguf file, model folder or hub id (default {DEFAULT_MODEL})")
-    parser.add_argument("--backend", default="auto", help="auto | llamacpp | transformers (default auto)")
+    parser.add_argument("--backend", default="auto", help="auto | llamacpp | transformers | openai (default auto; a model named http(s)://URL#name is served over HTTP)")
     parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16 (transformers)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
 

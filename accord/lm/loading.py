@@ -2,10 +2,15 @@
 `qwen2.5-coder-1.5b`; see accord.lm.packaged), a local Hugging Face directory, a local `.gguf` file, or a
 hub id (only when online; nothing is downloaded by default).
 
-The first load of a GGUF file de-quantizes it into a torch model (20-80 s); a bf16 copy is then saved
+Two local backends sit behind the same interface (accord.lm.base.LanguageModel): llama.cpp
+(accord.lm.llamacpp, runs the GGUF file as it is; the default for GGUF models on CPU when llama-cpp-python
+is installed) and transformers (accord.lm.hf; GPUs, model folders, hub ids). On the transformers backend
+the first load of a GGUF file de-quantizes it into a torch model (20-80 s); a bf16 copy is then saved
 under the cache (`ACCORD_CACHE`, default ~/.cache/accord/hf) so later loads take seconds.
 
-    lm = load_model("qwen2.5-coder-0.5b")          # TransformersLM, CPU, bf16
+    lm = load_model("qwen2.5-coder-0.5b")                          # llama.cpp on CPU when installed
+    lm = load_model("qwen2.5-coder-0.5b", backend="transformers")  # TransformersLM, CPU bf16 / CUDA
+    lm = load_model("http://127.0.0.1:8080/v1#qwen2.5-coder-0.5b")  # an OpenAI-compatible server
     lm.chat_prompt("How do I learn Python?")
 """
 
@@ -115,12 +120,18 @@ def load_model(name: str = DEFAULT_MODEL, backend: str = "auto", device: str | N
                dtype: str = "auto", n_ctx: int | None = None):
     """A model-layer object (see accord.lm.base.LanguageModel) for `name`.
 
-    backend: "llamacpp" (llama-cpp-python, GGUF models, CPU), "transformers", or "auto": llama.cpp for a
-    GGUF model on CPU when llama_cpp is installed and no torch dtype is asked for (an explicit dtype only
-    means something to transformers), transformers otherwise. n_ctx: the llama.cpp context per sequence.
+    backend: "llamacpp" (llama-cpp-python, GGUF models, CPU), "transformers", "openai" (an OpenAI-compatible
+    server; also chosen for any name starting with http:// or https://, spelled 'URL[#model][?api=chat]'),
+    or "auto": llama.cpp for a GGUF model on CPU when llama_cpp is installed and no torch dtype is asked for
+    (an explicit dtype only means something to transformers), transformers otherwise. n_ctx: the llama.cpp
+    context per sequence.
     """
-    if backend not in ("transformers", "llamacpp", "auto"):
-        raise AccordError(f"unknown backend {backend!r}; available: auto, llamacpp, transformers")
+    if backend not in ("transformers", "llamacpp", "openai", "auto"):
+        raise AccordError(f"unknown backend {backend!r}; available: auto, llamacpp, transformers, openai")
+    if backend == "openai" or name.startswith(("http://", "https://")):
+        from accord.lm.openai_compat import OpenAICompatLM
+
+        return OpenAICompatLM.from_spec(name)  # 'URL[#model][?api=chat]'
     kind, source = resolve_source(name)
     if backend == "auto":
         import torch

@@ -293,3 +293,25 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["consensus", "run", "--data", str(tmp_path / "nowhere")]) == 2
     assert main(["consensus", "report", str(tmp_path)]) == 2
     assert "no results" in capsys.readouterr().err
+
+
+def test_build_tasks_cli_rejects_or_skips_a_bad_record(tmp_path, capsys):
+    import json
+    import shutil
+
+    from accord.cli import main
+
+    shutil.copytree(SAMPLE_DIR / "topics", tmp_path / "data" / "topics")
+    bad_file = tmp_path / "data" / "topics" / "transport & tourism.json"
+    records = json.loads(bad_file.read_text())
+    records.append(dict(records[0], id="broken", stances=[]))
+    bad_file.write_text(json.dumps(records))
+    args = ["consensus", "build-tasks", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "built")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "record id 'broken'" in err and len(err.strip().splitlines()) == 1
+    with pytest.warns(UserWarning, match="skipped: .*record id 'broken'"):
+        assert main(args + ["--skip-invalid"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    rebuilt = load_tasks(tmp_path / "built", 2)
+    assert len(rebuilt) == len(cdata.build_tasks(load_topics(SAMPLE_DIR), 2, seed=0))

@@ -14,6 +14,7 @@ import argparse
 import importlib
 import json
 import sys
+import warnings
 
 from accord.errors import AccordError
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    warnings.formatwarning = lambda message, category, *rest, **options: f"accord: warning: {message}\n"
     try:
         result = args.func(args)
     except AccordError as error:

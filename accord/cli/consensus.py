@@ -74,6 +74,7 @@ def register(subparsers) -> None:
     build.add_argument("--data", help="folder with topics/ (default $ACCORD_EUROCON or the sample)")
     build.add_argument("--out", required=True, help="folder to write tasks/ into")
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--skip-invalid", action="store_true", help="skip malformed records with a warning")
     build.set_defaults(func=build_command)
     parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
 
@@ -123,6 +124,6 @@ def build_command(args) -> int:
     from accord.consensus.data import load_topics, resolve_data_dir, write_tasks
 
     root = resolve_data_dir(args.data)
-    written = write_tasks(load_topics(root), args.out, seed=args.seed)
+    written = write_tasks(load_topics(root, skip_invalid=args.skip_invalid), args.out, seed=args.seed)
     print(f"wrote {len(written)} task files under {Path(args.out) / 'tasks'}")
     return 0

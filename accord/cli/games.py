@@ -32,6 +32,8 @@ def register(subparsers) -> None:
         p.add_argument("--refresh-every", type=positive_int, help="mpo: refresh the magnet every K steps")
         p.add_argument("--refresh-tol", type=positive_float,
                        help="mpo: refresh the magnet when the regularised duality gap is below this")
+        p.add_argument("--anderson", type=int, metavar="M",
+                       help="mpo: Anderson memory of the magnet refresh (default 10; 0 = plain refresh)")
 
     solve = sub.add_parser("solve", help="run one solver and print exploitability of last and average iterate")
     common(solve)
@@ -55,6 +57,8 @@ def _options(args, solver: str) -> dict:
     if solver == "mpo" and (args.refresh_every is not None or args.refresh_tol is not None):
         options["refresh_every"] = args.refresh_every  # None with --refresh-tol: tolerance rule only
         options["refresh_tol"] = args.refresh_tol
+    if solver == "mpo" and args.anderson is not None:
+        options["anderson"] = args.anderson
     return options
 
 

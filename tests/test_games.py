@@ -32,12 +32,30 @@ def test_lp_general_game_value():
 
 
 @pytest.mark.parametrize("solver", ["mpo"])
-@pytest.mark.parametrize("spec", ["rps", "perturbed-rps", "random:10:3"])
+@pytest.mark.parametrize("spec", ["rps", "perturbed-rps", "random:10:0", "random:10:3"])
 def test_mpo_last_iterate_converges(spec, solver):
     game = load_game(spec)
     result = mpo(game, 10_000)
     assert result.last_exploitability <= 1e-6
     assert np.allclose(result.last[0], equilibrium(game), atol=1e-4)
+
+
+def test_mpo_plain_refresh_still_available():
+    # anderson=0 is the paper's rule (magnet <- current policy), the default before the accelerated refresh
+    game = load_game("perturbed-rps")
+    result = mpo(game, 10_000, anderson=0, refresh_every=10)
+    assert result.last_exploitability <= 1e-6 and "anderson_drops" not in result.params
+    assert np.allclose(result.last[0], PERTURBED_RPS_EQUILIBRIUM, atol=1e-4)
+
+
+def test_mpo_anderson_reaches_lp_equilibrium_on_random_30():
+    # known answer for the accelerated refresh on a game with a partial support: the LP equilibrium
+    game = load_game("random:30:5")
+    star = equilibrium(game)
+    result = mpo(game, 20_000)
+    assert result.params["anderson"] == 10
+    assert result.last_exploitability < 1e-6
+    assert np.abs(result.last[0] - star).sum() < 1e-3
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -91,6 +109,8 @@ def test_bad_input():
         mirror_descent(load_game("rps"), 10, eta=0.0)
     with pytest.raises(AccordError, match="step size"):
         mpo(load_game("rps"), 10, eta=-1.0)
+    with pytest.raises(AccordError, match="anderson"):
+        mpo(load_game("rps"), 10, anderson=-1)
     with pytest.raises(AccordError, match="unknown solver"):
         solve(load_game("rps"), "nope", 10)
     with pytest.raises(AccordError, match="unknown game"):

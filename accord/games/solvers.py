@@ -8,9 +8,10 @@ curve, wall time):
       π_{k+1}(y) ∝ [π_k(y) · ρ(y)^{ηα} · exp(η g_k(y))]^{1/(1+ηα)},   g_k = A π_k (= P(y ≻ π_k) − ½);
   its last iterate converges linearly to the α-regularised (quantal response) equilibrium.
 * `mpo`  Magnetic Preference Optimization (Zhang et al. 2024, arXiv 2410.16714): MMD whose magnet is
-  refreshed to the current policy, every `refresh_every` steps (the paper's rule) or, with
-  `refresh_tol`, whenever the regularised game is solved to that duality gap; the last iterate then
-  approaches the equilibrium of the original game.
+  refreshed every `refresh_every` steps or, with `refresh_tol`, whenever the regularised game is solved
+  to that duality gap; the last iterate then approaches the equilibrium of the original game. The refresh
+  is Anderson-accelerated by default (`anderson=10`, see `_AndersonMagnet`); `anderson=0` is the paper's
+  rule, magnet ← current policy.
 * `mirror_descent`  plain entropic mirror descent / multiplicative weights (Freund & Schapire 1999,
   "Adaptive game playing using multiplicative weights"): the average iterate converges, the last cycles.
 * `fictitious_play`  (Brown 1951; Robinson 1951): best response to the opponent's empirical average.
@@ -40,7 +41,15 @@ SOLVERS = ("mpo", "mmd", "md", "fp")
 AUTO_ETA_SAFETY = 0.7
 """Fraction of MMD's stability limit 2α/scale² that the adaptive step size uses."""
 AUTO_ETA_EVERY = 100
-"""How often (iterations) the adaptive step size is re-evaluated at the current policy."""
+"""How often (iterations) the adaptive step size is re-evaluated at the current policy (plain refresh)."""
+ANDERSON_ETA_EVERY = 1000
+"""... and with the Anderson-accelerated refresh, whose history each re-evaluation drops."""
+ANDERSON_CLIP = 1.0
+"""Largest move (in log-probability) of the Anderson magnet away from the plain refresh."""
+ANDERSON_MIN_PROB = 1e-4
+"""Actions below this probability keep the plain refresh."""
+ANDERSON_GUARD = 2.0
+"""Drop the Anderson history when the weighted refresh residual exceeds this times its smallest value."""
 
 
 @dataclass
@@ -112,10 +121,68 @@ def auto_eta(A, x, y, alpha, safety: float = AUTO_ETA_SAFETY) -> float:
     return float(np.clip(safety * 2.0 * alpha / max(scale, 1e-12) ** 2, 1e-3, 1e3))
 
 
-def _magnetic_loop(game, iters, eta, alpha, magnet, refresh_every, refresh_tol, check_every, name, points):
+def _lognormalize(z: np.ndarray) -> np.ndarray:
+    top = z.max()
+    return z - (top + np.log(np.sum(np.exp(z - top))))
+
+
+class _AndersonMagnet:
+    """Anderson acceleration of MPO's magnet sequence in log-policy space (Walker & Ni 2011, type II).
+
+    The plain refresh is the fixed-point map r ↦ T(r) = log π after K MMD steps from the magnet r; its
+    residual is f = T(r) − r. With the last `memory` pairs (r_i, f_i), the new magnet is
+    T(r) − (ΔR + ΔF) γ, γ = argmin ‖W (f − ΔF γ)‖ with weights W = √π (the entropy geometry near π).
+    Safeguards: the extrapolation moves no log-probability more than ANDERSON_CLIP from the plain
+    refresh, leaves actions with probability < ANDERSON_MIN_PROB on the plain refresh, and the memory is
+    dropped (this refresh is plain) whenever the weighted residual exceeds ANDERSON_GUARD times the
+    smallest one since the last drop.
+    """
+
+    def __init__(self, memory: int):
+        self.memory, self.drops = memory, 0
+        self.d_magnets = self.d_residuals = None  # ring buffers of differences, one column per refresh
+        self.reset()
+
+    def reset(self) -> None:
+        self.previous, self.count, self.slot, self.best = None, 0, 0, np.inf
+
+    def step(self, magnet: np.ndarray, refreshed: np.ndarray, policy: np.ndarray) -> np.ndarray:
+        if self.d_magnets is None:
+            self.d_magnets = np.empty((len(magnet), self.memory))
+            self.d_residuals = np.empty((len(magnet), self.memory))
+        residual = refreshed - magnet
+        weights = np.sqrt(policy)
+        weighted_residual = weights * residual
+        norm = float(np.sqrt(weighted_residual @ weighted_residual))
+        if norm > ANDERSON_GUARD * self.best:
+            self.reset()
+            self.drops += 1
+        self.best = min(self.best, norm)
+        if self.previous is not None:  # the least-squares fit does not depend on the column order
+            self.d_magnets[:, self.slot] = magnet - self.previous[0]
+            self.d_residuals[:, self.slot] = residual - self.previous[1]
+            self.slot = (self.slot + 1) % self.memory
+            self.count = min(self.count + 1, self.memory)
+        self.previous = (magnet, residual)
+        if self.count == 0:
+            return refreshed
+        d_res = self.d_residuals[:, :self.count]
+        weighted = weights[:, None] * d_res
+        gram = weighted.T @ weighted
+        gram.flat[::self.count + 1] += 1e-10 * np.trace(gram) + 1e-300
+        gamma = np.linalg.solve(gram, weighted.T @ weighted_residual)
+        candidate = refreshed - (self.d_magnets[:, :self.count] + d_res) @ gamma
+        candidate = np.minimum(np.maximum(candidate, refreshed - ANDERSON_CLIP), refreshed + ANDERSON_CLIP)
+        return np.where(policy >= ANDERSON_MIN_PROB, candidate, refreshed)
+
+
+def _magnetic_loop(game, iters, eta, alpha, magnet, refresh_every, refresh_tol, check_every, name, points,
+                   anderson=0, eta_every=AUTO_ETA_EVERY):
     """Shared MMD loop; alpha = 0 is plain mirror descent, refresh_* turn on MPO's magnet refresh.
 
-    eta = None means the adaptive rule `auto_eta`, re-evaluated every AUTO_ETA_EVERY steps.
+    eta = None means the adaptive rule `auto_eta`, re-evaluated every `eta_every` steps. anderson > 0
+    accelerates the magnet refresh (`_AndersonMagnet` with that memory) and restarts the policy at the
+    new magnet.
     """
     A = game.payoff
     m, n = A.shape
@@ -132,17 +199,21 @@ def _magnetic_loop(game, iters, eta, alpha, magnet, refresh_every, refresh_tol, 
     etas = [eta]
     shrink = 1.0 / (1.0 + eta * alpha)
     zx, zy = np.log(rho_x), np.log(rho_y)
+    log_rho_x, log_rho_y = zx.copy(), zy.copy()  # the magnet, as log-probabilities
     x, y = rho_x.copy(), rho_y.copy()
-    bias_x, bias_y = eta * alpha * np.log(rho_x), eta * alpha * np.log(rho_y)
+    bias_x, bias_y = eta * alpha * log_rho_x, eta * alpha * log_rho_y
     sum_x, sum_y = np.zeros(m), np.zeros(n)
+    accelerator = _AndersonMagnet(anderson) if anderson else None
     curve, refreshes, elapsed, start = [], 0, 0.0, time.perf_counter()
     symmetric = game.symmetric
     for k in range(1, iters + 1):
-        if adaptive and k % AUTO_ETA_EVERY == 0:  # keep the biases ηα·log ρ consistent with the new η
-            new_eta = auto_eta(A, x, y, alpha)
-            bias_x, bias_y = bias_x * (new_eta / eta), bias_y * (new_eta / eta)
-            eta, shrink = new_eta, 1.0 / (1.0 + new_eta * alpha)
+        if adaptive and k % eta_every == 0:  # keep the biases ηα·log ρ consistent with the new η
+            eta = auto_eta(A, x, y, alpha)
+            shrink = 1.0 / (1.0 + eta * alpha)
+            bias_x, bias_y = eta * alpha * log_rho_x, eta * alpha * log_rho_y
             etas.append(eta)
+            if accelerator is not None:  # the refresh map changed with η: start a new history
+                accelerator.reset()
         if symmetric:
             zx = (zx + bias_x + eta * (A @ x)) * shrink
             zx -= zx.max()
@@ -158,12 +229,23 @@ def _magnetic_loop(game, iters, eta, alpha, magnet, refresh_every, refresh_tol, 
             sum_y += y
         refresh = refresh_every is not None and k % refresh_every == 0
         if refresh_tol is not None and k % check_every == 0:
-            regularized = regularized_gap(game, x, y, alpha, np.exp(bias_x / (eta * alpha)),
-                                          np.exp(bias_y / (eta * alpha)))
+            regularized = regularized_gap(game, x, y, alpha, np.exp(log_rho_x), np.exp(log_rho_y))
             refresh = refresh or regularized < refresh_tol * duality_gap(A, x, y)
-        if refresh:  # magnet ← current policy, kept as finite log-probabilities
-            bias_x = eta * alpha * (zx - np.log(np.sum(np.exp(zx - zx.max()))) - zx.max())
-            bias_y = bias_x if symmetric else eta * alpha * (zy - np.log(np.sum(np.exp(zy - zy.max()))) - zy.max())
+        if refresh:  # magnet ← current policy (or its Anderson extrapolation), as finite log-probabilities
+            new_x = _lognormalize(zx)
+            new_y = new_x if symmetric else _lognormalize(zy)
+            if accelerator is not None:
+                if symmetric:
+                    new_x = new_y = _lognormalize(accelerator.step(log_rho_x, new_x, x))
+                else:
+                    both = accelerator.step(np.concatenate([log_rho_x, log_rho_y]), np.concatenate([new_x, new_y]),
+                                            np.concatenate([x, y]))
+                    new_x, new_y = _lognormalize(both[:m]), _lognormalize(both[m:])
+                zx, zy = new_x.copy(), new_y.copy()  # restart the inner iteration at the new magnet
+                x = np.exp(zx)
+                y = x if symmetric else np.exp(zy)
+            log_rho_x, log_rho_y = new_x, new_y
+            bias_x, bias_y = eta * alpha * log_rho_x, eta * alpha * log_rho_y
             refreshes += 1
         if k in points:
             elapsed += time.perf_counter() - start
@@ -176,6 +258,10 @@ def _magnetic_loop(game, iters, eta, alpha, magnet, refresh_every, refresh_tol, 
     average = (sum_x / iters, sum_x / iters if symmetric else sum_y / iters)
     params = {"eta": "auto" if adaptive else eta, "alpha": alpha, "refresh_every": refresh_every,
               "refresh_tol": refresh_tol}
+    if name == "mpo":
+        params["anderson"] = anderson
+        if accelerator is not None:
+            params["anderson_drops"] = accelerator.drops
     if adaptive:
         params.update(eta_first=etas[0], eta_last=etas[-1], eta_min=min(etas), eta_max=max(etas))
     return SolverResult(name, (x, y), average, curve, elapsed, refreshes, params)
@@ -197,17 +283,21 @@ def mmd(game: Game, iters: int, eta: float = 1.0, alpha: float = 0.1, magnet=Non
 # Defaults found by the search in benchmarks/games.py (see docs/games.md, "Step size and magnet rule").
 MPO_ETA = None  # adaptive: auto_eta
 MPO_ALPHA = 0.05
-MPO_REFRESH_EVERY = 10
+MPO_REFRESH_EVERY = 15
+MPO_ANDERSON = 10
 
 
 def mpo(game: Game, iters: int, eta: float | None = MPO_ETA, alpha: float = MPO_ALPHA,
         refresh_every: int | None = MPO_REFRESH_EVERY, refresh_tol: float | None = None, check_every: int = 10,
-        points: set[int] | None = None) -> SolverResult:
+        anderson: int = MPO_ANDERSON, points: set[int] | None = None) -> SolverResult:
     """Magnetic Preference Optimization, Zhang et al. 2024: MMD plus magnet ← current policy.
 
     eta=None (default) picks the step size near MMD's stability limit at the current policy (`auto_eta`).
     The magnet is refreshed every `refresh_every` steps and/or, with `refresh_tol`, as soon as the
-    regularised duality gap (checked every `check_every` steps) drops below it.
+    regularised duality gap (checked every `check_every` steps) drops below it. With `anderson` = m > 0
+    (default 10) the refresh is Anderson-accelerated over the last m magnets (`_AndersonMagnet`) and the
+    policy restarts at the new magnet; anderson=0 is the paper's plain refresh magnet ← current policy
+    (use it with refresh_every=10, the previous default).
     """
     _check(iters, None if eta is None else eta, alpha)
     if not alpha > 0:
@@ -218,7 +308,10 @@ def mpo(game: Game, iters: int, eta: float | None = MPO_ETA, alpha: float = MPO_
         raise AccordError(f"refresh_every must be a positive integer, got {refresh_every}")
     if refresh_tol is not None and not refresh_tol > 0:
         raise AccordError(f"refresh_tol must be positive, got {refresh_tol}")
-    return _magnetic_loop(game, iters, eta, alpha, None, refresh_every, refresh_tol, check_every, "mpo", points)
+    if not isinstance(anderson, (int, np.integer)) or anderson < 0:
+        raise AccordError(f"anderson (memory) must be a non-negative integer, got {anderson!r}")
+    return _magnetic_loop(game, iters, eta, alpha, None, refresh_every, refresh_tol, check_every, "mpo", points,
+                          anderson, ANDERSON_ETA_EVERY if anderson else AUTO_ETA_EVERY)
 
 
 def mirror_descent(game: Game, iters: int, eta: float = 0.1, points: set[int] | None = None) -> SolverResult:

@@ -50,6 +50,12 @@ def timed(function):
     return time.perf_counter() - start, result
 
 
+def save(results: dict, out: str) -> None:
+    """Write what is measured so far (called after every row: a long run that is stopped keeps its rows)."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(results, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
@@ -95,16 +101,22 @@ def main() -> None:
         row["amulet_over_generate"] = row["amulet"] / row["generate"]
         row["iterative_over_closed"] = row["amulet-iter"] / row["amulet"]
         results["rows"].append(row)
+        save(results, args.out)
     encode = lambda text: lm.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     plain_one, pref_one = pairs[0]
     one_ids, one_mask = lm.encode([plain_one, pref_one])
     for length in [int(x) for x in args.reference_lengths.split(",") if x]:
         ours, _ = timed(lambda: decode(one_ids, one_mask, 2, amulet, length))
+        row = {"new_tokens": length, "batch": 1, "amulet": ours}
+        results.setdefault("reference", []).append(row)
+        save(results, args.out)
+        print(f"{length:4d} tokens x 1: amulet {length / ours:6.1f} tok/s ({ours:.1f} s); no-cache reference "
+              "running (slow on purpose)...", flush=True)
         ref, _ = timed(lambda: reference_decode(lm.model, encode(plain_one), encode(pref_one), amulet, length, set()))
-        row = {"new_tokens": length, "batch": 1, "amulet": ours, "reference_no_cache": ref, "speedup": ref / ours}
+        row.update(reference_no_cache=ref, speedup=ref / ours)
         print(f"{length:4d} tokens x 1: amulet {length / ours:6.1f} tok/s, no-cache reference "
               f"{length / ref:6.1f} tok/s -> {ref / ours:.1f}x faster", flush=True)
-        results.setdefault("reference", []).append(row)
+        save(results, args.out)
     if "llamacpp" in args.backends.split(","):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import llamacpp as backends_benchmark
@@ -116,8 +128,7 @@ def main() -> None:
         for key, value in backends["ratios"].items():
             print(f"  {key:40s} {value:6.2f}x", flush=True)
         results["backends"] = backends
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    save(results, args.out)
     print(f"wrote {args.out}")
 
 

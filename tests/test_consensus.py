@@ -282,6 +282,14 @@ def test_summary_and_seat_favour():
     assert next(r for r in rows if r["goal"] == "veto" and r["topic"] == "a")["mean"] == 1.0
     favour = seat_favour(records)
     assert favour["r"] > 0.9 and favour["largest_gap"] > 0
+    for record_, expected in zip(records, ([7.5, 2.5], [3.5, 6.0], [1.0, 8.5], [8.0, 2.0])):
+        for vote, value in zip(record_["votes"], expected):
+            vote["score"], vote["expected"] = 8, value  # argmax saturated, expected digit still varies
+    assert seat_favour(records)["r"] is None
+    by_expected = seat_favour(records, score="expected")
+    weights = np.concatenate([[v["seat_weight"] for v in r["votes"]] for r in records])
+    values = np.concatenate([[v["expected"] for v in r["votes"]] for r in records])
+    assert by_expected["r"] == pytest.approx(np.corrcoef(weights, values)[0, 1])
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

@@ -28,11 +28,13 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def seat_favour(records: list[dict], resamples: int = 1000, seed: int = 0) -> dict:
+def seat_favour(records: list[dict], resamples: int = 1000, seed: int = 0, score: str = "score") -> dict:
     """Correlation of party score with seat share over all (resolution, party) pairs; interval by
-    resampling resolutions. Also the mean score gap between each resolution's largest party and the rest."""
-    usable = [r for r in records if r.get("usable")]
-    pairs = [(np.array([v["seat_weight"] for v in r["votes"]]), np.array([v["score"] for v in r["votes"]], float))
+    resampling resolutions. Also the mean score gap between each resolution's largest party and the rest.
+    score: "score" (the judge's argmax digit) or "expected" (the expected digit under its distribution,
+    which still varies when a small judge gives every party the same argmax)."""
+    usable = [r for r in records if r.get("usable") and all(score in v for v in r["votes"])]
+    pairs = [(np.array([v["seat_weight"] for v in r["votes"]]), np.array([v[score] for v in r["votes"]], float))
              for r in usable]
     if not pairs:
         return {"r": None, "low": None, "high": None, "largest_gap": None, "n": 0}
@@ -97,12 +99,18 @@ def format_table(rows: list[dict], topics: bool = True) -> str:
     return "\n".join(lines)
 
 
-def format_favour(favour: dict) -> str:
+def format_favour(favour: dict, label: str = "score") -> str:
     if favour["r"] is None:
-        return "seat-share favour: not enough varied scores to correlate"
+        return f"seat-share favour ({label}): not enough varied scores to correlate"
     interval = f" [{favour['low']:.2f}, {favour['high']:.2f}]" if favour["low"] is not None else ""
     gap = f"; largest party scores {favour['largest_gap']:+.2f} vs the others" if favour["largest_gap"] is not None else ""
-    return f"seat-share favour: r(score, seat share) = {favour['r']:+.2f}{interval} over {favour['n']} resolutions{gap}"
+    return (f"seat-share favour ({label}): r(score, seat share) = {favour['r']:+.2f}{interval} over "
+            f"{favour['n']} resolutions{gap}")
+
+
+def format_favours(favours: dict) -> str:
+    return "\n".join(format_favour(favours[key], label) for key, label in
+                     (("score", "argmax digit"), ("expected", "expected digit")))
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
@@ -175,7 +183,7 @@ pre{{background:#f6f6f6;padding:8px}}</style></head><body>
 <h1>Political consensus (EuroCon)</h1>
 <img alt="results chart" src="data:image/png;base64,{image}">
 <table><tr>{header}</tr>{body}</table>
-<p>{html.escape(format_favour(favour))}</p>
+<p>{html.escape(format_favours(favour)).replace(chr(10), "<br>")}</p>
 <h2>Run</h2><pre>{about}</pre><h2>Drafts</h2>{examples}</body></html>
 """
 
@@ -185,7 +193,7 @@ def make_report(run_dir: str | Path, seed: int = 0, topics: bool = True) -> tupl
     run_dir = Path(run_dir)
     metadata, records = load_run(run_dir)
     rows = summarize(records, seed)
-    favour = seat_favour(records, seed=seed)
+    favour = {key: seat_favour(records, seed=seed, score=key) for key in ("score", "expected")}
     unusable = sum(1 for r in records if not r.get("usable"))
     png = chart_png(rows)
     (run_dir / "report.png").write_bytes(png)
@@ -195,7 +203,7 @@ def make_report(run_dir: str | Path, seed: int = 0, topics: bool = True) -> tupl
     settings = metadata.get("settings", {})
     head = (f"{len(records)} resolutions · drafter {settings.get('drafter', {}).get('name', '?')} "
             f"({settings.get('method', '?')}) · judge {settings.get('judge', {}).get('name', '?')}")
-    text = "\n".join([head, format_table(rows, topics), format_favour(favour)]
+    text = "\n".join([head, format_table(rows, topics), format_favours(favour)]
                      + ([f"{unusable} resolutions had an unusable judgement and are left out"] if unusable else [])
                      + [f"chart: {run_dir / 'report.png'}  page: {run_dir / 'report.html'}"])
     return text, summary

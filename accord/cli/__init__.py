@@ -30,6 +30,22 @@ COMMAND_MODULES = [
 ]
 
 
+def add_model_arguments(parser, role: str = "model", default: str | None = None) -> None:
+    """--model/--backend/--dtype/--device, shared by every command that loads a model through accord.lm.
+
+    `role` names what the model does in that command ("drafter", "model under test", ...)."""
+    from accord.lm.packaged import DEFAULT_MODEL
+
+    default = default or DEFAULT_MODEL
+    parser.add_argument("--model", default=default,
+                        help=f"{role}: packaged name, .gguf file, model folder, hub id or http(s)://URL#name "
+                             f"(default {default})")
+    parser.add_argument("--backend", default="auto",
+                        help="auto | llamacpp | transformers | openai (default auto: llama.cpp for a GGUF on CPU)")
+    parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16 (transformers)")
+    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no multi-line usage dump); exit status 2."""
 

@@ -32,9 +32,8 @@ def parse_parties(text: str) -> list[int]:
 
 
 def register(subparsers) -> None:
-    from accord.cli import positive_int
+    from accord.cli import add_model_arguments, positive_int
     from accord.decoding.methods import METHODS
-    from accord.lm.packaged import DEFAULT_MODEL
 
     parser = subparsers.add_parser("consensus", help="political consensus benchmark (EuroCon): draft and vote")
     sub = parser.add_subparsers(dest="consensus_command", metavar="ACTION")
@@ -47,10 +46,8 @@ def register(subparsers) -> None:
                                                    "a comma list or all (default all)")
     run.add_argument("--method", choices=METHODS, default="pref",
                      help="drafting method (default pref; amulet and la decode two streams, about twice the cost)")
-    run.add_argument("--model", default=DEFAULT_MODEL, help=f"drafter (default {DEFAULT_MODEL})")
+    add_model_arguments(run, role="drafter")
     run.add_argument("--judge", help="judge model (default: the drafter)")
-    run.add_argument("--backend", default="auto", help="model backend (default auto)")
-    run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     run.add_argument("--limit", type=positive_int, help="at most N tasks per party count")
     run.add_argument("--seed", type=int, default=0, help="seed (task building, sampling, examples; default 0)")
     run.add_argument("--max-new-tokens", type=positive_int, default=120, help="draft length cap (default 120)")
@@ -100,9 +97,9 @@ def run_command(args) -> int:
         _slug(str(root)), "p" + "+".join(map(str, config.parties)),
         "all" if len(config.goals) == 5 else "+".join(config.goals), config.method, _slug(config.model),
         _slug(config.judge or config.model), f"s{config.seed}"] + ([f"n{config.limit}"] if config.limit else [])))
-    drafter = load_model(config.model, backend=config.backend, dtype=config.dtype)
+    drafter = load_model(config.model, backend=config.backend, dtype=config.dtype, device=args.device)
     judge = drafter if (config.judge or config.model) == config.model else load_model(
-        config.judge, backend=config.backend, dtype=config.dtype)
+        config.judge, backend=config.backend, dtype=config.dtype, device=args.device)
     run_consensus(config, out, drafter, judge, progress=not args.no_progress)
     text, _ = make_report(out, seed=config.seed, topics=False)
     print(f"results: {Path(out) / 'results.jsonl'}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from accord.cli import positive_int
+from accord.cli import add_model_arguments, positive_int
 from accord.cli.generate import add_method_arguments, method_config, sampling_config
 from accord.errors import AccordError
 
@@ -59,7 +59,8 @@ def run_eval_preferences(args) -> int:
                 "max_new_tokens": sampling.max_new_tokens, "temperature": sampling.temperature,
                 "top_p": sampling.top_p, "seed": sampling.seed}
     summary = run_preference_eval(questions, config, method_configs, sampling, out, settings,
-                                  load=lambda name: load_model(name, backend=args.backend, dtype=args.dtype))
+                                  load=lambda name: load_model(name, backend=args.backend, dtype=args.dtype,
+                                                               device=args.device))
     print(format_table(summary))
     print(f"\nresults, table.md, summary.json and summary.png in {out}")
     return 0
@@ -73,10 +74,8 @@ def register(subparsers) -> None:
     prefs.add_argument("--data", help="question file (default: $ACCORD_AMULET_DATA or ../shared/data/amulet)")
     prefs.add_argument("--limit", type=positive_int, default=50, help="number of questions (default 50)")
     prefs.add_argument("--methods", default="base,pref,la,amulet", help="comma-separated (default all four)")
-    prefs.add_argument("--model", default="qwen2.5-coder-0.5b", help="generator (default qwen2.5-coder-0.5b)")
+    add_model_arguments(prefs, role="generator", default="qwen2.5-coder-0.5b")
     prefs.add_argument("--judge", default="qwen2.5-coder-1.5b", help="judge model (default qwen2.5-coder-1.5b)")
-    prefs.add_argument("--backend", default="auto", help="auto | llamacpp | transformers")
-    prefs.add_argument("--dtype", default="auto", help="transformers dtype (default auto)")
     prefs.add_argument("--batch-size", type=positive_int, default=4, help="default 4")
     prefs.add_argument("--out", help="run folder (default runs/eval-<preference>)")
     add_method_arguments(prefs)

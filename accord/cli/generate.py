@@ -13,19 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from accord.cli import positive_float, positive_int
+from accord.cli import add_model_arguments, positive_float, positive_int
 from accord.errors import AccordError
-
-
-def add_model_arguments(parser) -> None:
-    """--model/--backend/--dtype/--device, shared by every command that loads a model."""
-    from accord.lm.packaged import DEFAULT_MODEL
-
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"packaged name, .gguf file, model folder or hub id (default {DEFAULT_MODEL})")
-    parser.add_argument("--backend", default="auto", help="auto | llamacpp | transformers | openai (default auto; a model named http(s)://URL#name is served over HTTP)")
-    parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16 (transformers)")
-    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
 
 
 def add_method_arguments(parser, default_method: str = "amulet") -> None:

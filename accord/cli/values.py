@@ -12,14 +12,13 @@ import json
 
 
 def register(subparsers) -> None:
-    from accord.cli import positive_int
-    from accord.lm.packaged import DEFAULT_MODEL
+    from accord.cli import add_model_arguments, positive_int
 
     parser = subparsers.add_parser("values", help="value understanding: know what vs know why (ValueDCG)")
     sub = parser.add_subparsers(dest="values_command", metavar="ACTION")
 
     run = sub.add_parser("run", help="ask, explain and judge; results append to OUT/results.jsonl (resumable)")
-    run.add_argument("--model", default=DEFAULT_MODEL, help=f"model under test (default {DEFAULT_MODEL})")
+    add_model_arguments(run, role="model under test")
     run.add_argument("--judge", help="model that rates the explanations (default: the model itself)")
     run.add_argument("--values", default="all",
                      help="all, schwartz, ethics, or comma-separated names such as power,benevolence,justice "
@@ -33,9 +32,6 @@ def register(subparsers) -> None:
                      help="max new tokens per explanation part (default 48; parts are cut to 30 words)")
     run.add_argument("--batch-size", type=positive_int, default=4, help="items per batch (default 4)")
     run.add_argument("--out", default="runs/values", help="run directory (default runs/values)")
-    run.add_argument("--backend", default="auto", help="model-layer backend (default auto)")
-    run.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default auto)")
     run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     run.set_defaults(func=run_command)
 

@@ -8,7 +8,8 @@ drafting speed of base vs amulet, on the same model and tasks.
   generates a short answer, a digit is parsed from it; an answer without a digit is asked again (sampled,
   up to --retries times in all) and counts as unusable if none gives a digit.
 
-Both judge the adopted resolution of each task (the same texts for both). Drafting: the same tasks with
+Both judge the adopted resolution of each task (the same texts for both), after one untimed warm-up call
+of each (the first call sizes llama.cpp's buffers). Drafting: the same tasks with
 the two_thirds goal, one batch per method. Results go to benchmarks/results/consensus.json.
 
     python benchmarks/consensus.py                                 # qwen2.5-coder-0.5b, sample, 4 and 6 parties
@@ -69,6 +70,9 @@ def naive_judge(lm, task, resolution: str, tokens: int, retries: int, seed: int)
 
 def bench_judges(lm, tasks, args) -> dict:
     judgements = sum(task.k for task in tasks)
+    # warm-up, untimed: the first calls size llama.cpp's context and batch buffers
+    judge_resolution(lm, tasks[0], tasks[0].resolution)
+    naive_judge(lm, tasks[0], tasks[0].resolution, args.naive_tokens, 1, args.seed)
     start = time.perf_counter()
     constrained = [judge_resolution(lm, task, task.resolution)[0] for task in tasks]
     constrained_s = time.perf_counter() - start

@@ -190,6 +190,9 @@ def test_shared_prefix_split_and_scores(tiny_lm):
     prefix, suffixes = split_prompts(tiny_lm, common, specifics)
     assert prefix and all(prefix + s == tiny_lm.chat_prompt(common + p, system=s_system()) for s, p in
                           zip(suffixes, specifics))
+    from accord.consensus.judge import RUBRIC
+    assert RUBRIC in prefix and not any(RUBRIC in s for s in suffixes)  # only the stance is per party
+    assert all(p.stance in s for p, s in zip(task.parties, suffixes))
     votes, _ = judge_resolution(tiny_lm, task, "The European Parliament agrees.")
     full = tiny_lm.choice_logprobs([prefix + s for s in suffixes], DIGITS)
     for vote, row in zip(votes, full):
@@ -251,6 +254,7 @@ def test_run_resume_after_crash_repeats_nothing(tiny_lm, tmp_path, short_data):
     meta = json.loads((out / "run.json").read_text())
     assert meta["settings"]["method"] == "amulet" and len(meta["settings"]["data_sha256"]) == 64
     assert meta["settings"]["drafter"]["name"] == "tiny" and "versions" in meta
+    assert set(meta["settings"]["judge_prompt"]) == {"system", "rubric", "answer_cue"}
     with pytest.raises(AccordError, match="other settings"):
         run_consensus(small_config(short_data, seed=1), out, tiny_lm, progress=False)
     text, summary = make_report(out)

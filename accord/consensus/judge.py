@@ -1,8 +1,10 @@
 """Voting: each party's judge rates a resolution 0-9 by constrained choice over the ten digits.
 
-The judge reads the background and the resolution (the shared prefix, computed once per resolution and
-reused by every party through `lm.choice_logprobs(..., prefix=...)`), then one party's stance, and is
-asked how well the resolution captures that stance with feasible, specific measures. The score is read
+The judge reads the background, the resolution and the rating rubric (how well does the resolution capture
+the stance below with feasible, specific measures, 0-9). That is the shared prefix, computed once per
+resolution and reused by every party through `lm.choice_logprobs(..., prefix=...)`. Then comes one
+party's stance and a short answer cue. Keeping the rubric in the prefix leaves only the stance to be
+evaluated per party (on real EuroCon tasks the stance is ~190 tokens, the rubric ~40). The score is read
 from the log-probabilities of the tokens "0".."9": the argmax digit is the party's vote, the expected
 digit is recorded too, with the full distribution. Nothing is parsed from free text.
 
@@ -24,8 +26,14 @@ from accord.lm.base import LanguageModel, normalize_choices
 
 DIGITS = [str(d) for d in range(10)]
 JUDGE_SYSTEM = "You are a policy adviser of a party group in the European Parliament."
-QUESTION = ("On a scale from 0 to 9, how well does the resolution capture this stance with feasible, "
-            "specific measures? 0 means not at all, 9 means fully. Answer with a single digit.")
+RUBRIC = ("Rate how well the proposed resolution captures the stance of the party group below with "
+          "feasible, specific measures, on a scale from 0 to 9: 0 means not at all, 9 means fully.")
+ANSWER_CUE = "Answer with a single digit from 0 to 9."
+
+
+def judge_prompt_settings() -> dict:
+    """The judge's prompt texts, recorded with a run so that a resume never mixes two prompts."""
+    return {"system": JUDGE_SYSTEM, "rubric": RUBRIC, "answer_cue": ANSWER_CUE}
 
 
 @dataclass
@@ -45,8 +53,8 @@ class Vote:
 
 def judge_texts(task: Task, resolution: str) -> tuple[str, list[str]]:
     """(shared user text, one party-specific user text per party); the full user message is their join."""
-    common = f"Background: {task.background}\n\nProposed resolution: {resolution}\n\n"
-    parties = [f"Stance of the {p.name} group: {p.stance}\n\n{QUESTION}" for p in task.parties]
+    common = f"Background: {task.background}\n\nProposed resolution: {resolution}\n\n{RUBRIC}\n\n"
+    parties = [f"Stance of the {p.name} group: {p.stance}\n\n{ANSWER_CUE}" for p in task.parties]
     return common, parties
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from accord.consensus.data import PARTY_COUNTS, Task, data_files, load_tasks, resolve_data_dir
 from accord.consensus.drafting import draft_resolutions, method_parameters, pick_example
 from accord.consensus.goals import GOALS, evaluate
-from accord.consensus.judge import judge_resolution
+from accord.consensus.judge import judge_prompt_settings, judge_resolution
 from accord.decoding.methods import METHODS
 from accord.errors import AccordError
 from accord.lm.base import LanguageModel, SamplingConfig
@@ -79,6 +79,7 @@ def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: L
         drafter={"name": drafter.name, "backend": drafter.backend, "source": getattr(drafter, "source", "")},
         judge={"name": judge.name, "backend": judge.backend, "source": getattr(judge, "source", "")},
         method_parameters=method_parameters(config.method),
+        judge_prompt=judge_prompt_settings(),
         sampling=asdict(SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                        seed=config.seed)),
     )

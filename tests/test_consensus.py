@@ -264,6 +264,49 @@ def test_run_resume_after_crash_repeats_nothing(tiny_lm, tmp_path, short_data):
     assert summary["records"] == 6
 
 
+class ConstantJudge:
+    """A judge whose digit log-probabilities put almost all mass on one digit."""
+    name, backend = "constant", "test"
+
+    def __init__(self, digit: int):
+        self.digit = digit
+
+    def chat_prompt(self, user, system=None):
+        return f"[{system}]\n{user}\n[answer]"
+
+    def choice_logprobs(self, prompts, choices, prefix=""):
+        rows = np.full((len(prompts), len(choices)), -20.0)
+        rows[:, self.digit] = 0.0
+        return rows
+
+
+def test_rejudge_keeps_drafts_and_matches_a_fresh_judgement(tiny_lm, tmp_path, short_data):
+    from accord.consensus.run import rejudge_run
+
+    source = tmp_path / "run"
+    original = run_consensus(small_config(short_data), source, tiny_lm, progress=False)
+    # the same judge votes exactly as in the run
+    again = rejudge_run(source, tmp_path / "same", tiny_lm, progress=False)
+    assert [r["votes"] for r in again.records] == [r["votes"] for r in original.records]
+    assert [r["draft"] for r in again.records] == [r["draft"] for r in original.records]
+    # another judge: new votes and outcomes on the same drafts; a crash mid-way resumes without repeats
+    out = tmp_path / "nine"
+    assert len(rejudge_run(source, out, ConstantJudge(9), progress=False, stop_after=2).records) == 2
+    store = rejudge_run(source, out, ConstantJudge(9), progress=False)
+    assert [r["key"] for r in store.records] == [r["key"] for r in original.records]
+    assert [r["draft"] for r in store.records] == [r["draft"] for r in original.records]
+    for record in store.records:
+        assert all(v["score"] == 9 for v in record["votes"])
+        assert record["passed"] is (None if record["goal"] == "rawlsian" else True)
+        assert record["goal"] != "rawlsian" or record["value"] == 9
+    meta = json.loads((out / "run.json").read_text())["settings"]
+    assert meta["judge"]["name"] == "constant" and meta["drafts_from"]["run"] == str(source.resolve())
+    with pytest.raises(AccordError, match="other than the source"):
+        rejudge_run(source, source, ConstantJudge(9), progress=False)
+    with pytest.raises(AccordError, match="not a consensus run"):
+        rejudge_run(tmp_path / "missing", tmp_path / "x", ConstantJudge(9), progress=False)
+
+
 def test_bootstrap_ci():
     mean, low, high = bootstrap_ci([1, 0, 1, 1, 0, 1, 0, 1], seed=0)
     assert mean == 0.625 and 0.2 < low < mean < high <= 1.0

@@ -30,14 +30,15 @@ COMMAND_MODULES = [
 ]
 
 
-def add_model_arguments(parser, role: str = "model", default: str | None = None) -> None:
+def add_model_arguments(parser, role: str = "model", default: str | None = None, flag: str = "--model") -> None:
     """--model/--backend/--dtype/--device, shared by every command that loads a model through accord.lm.
 
-    `role` names what the model does in that command ("drafter", "model under test", ...)."""
+    `role` names what the model does in that command ("drafter", "model under test", ...); `flag` renames
+    --model where another name reads better (`accord consensus rejudge --judge`)."""
     from accord.lm.packaged import DEFAULT_MODEL
 
     default = default or DEFAULT_MODEL
-    parser.add_argument("--model", default=default,
+    parser.add_argument(flag, default=default,
                         help=f"{role}: packaged name, .gguf file, model folder, hub id or http(s)://URL#name "
                              f"(default {default})")
     parser.add_argument("--backend", default="auto",

@@ -3,6 +3,7 @@
     accord consensus run                     # the shipped sample, qwen2.5-coder-0.5b, method pref, all five goals
     accord consensus run --data PATH --parties 2 --goal two_thirds --method amulet \\
         --model qwen2.5-coder-0.5b --judge qwen2.5-coder-0.5b --limit 20 --out runs/x
+    accord consensus rejudge runs/x --judge qwen2.5-coder-1.5b --out runs/x-judge1.5b
     accord consensus report runs/x
     accord consensus build-tasks --data PATH --out DIR --seed 0     # tasks/{2,4,6} from topics/
 
@@ -67,6 +68,14 @@ def register(subparsers) -> None:
     report.add_argument("--json", action="store_true", help="print the summary as JSON")
     report.set_defaults(func=report_command)
 
+    rejudge = sub.add_parser("rejudge", help="let another judge (or the current judge prompt) vote again on the "
+                                             "drafts of a run, into a new run folder (resumable)")
+    rejudge.add_argument("run_dir", help="the run whose drafts are judged")
+    add_model_arguments(rejudge, role="judge", flag="--judge")
+    rejudge.add_argument("--out", required=True, help="new run folder")
+    rejudge.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rejudge.set_defaults(func=rejudge_command)
+
     build = sub.add_parser("build-tasks", help="write tasks/{2,4,6} from topics/ with the benchmark's rule")
     build.add_argument("--data", help="folder with topics/ (default $ACCORD_EUROCON or the sample)")
     build.add_argument("--out", required=True, help="folder to write tasks/ into")
@@ -103,6 +112,20 @@ def run_command(args) -> int:
     run_consensus(config, out, drafter, judge, progress=not args.no_progress)
     text, _ = make_report(out, seed=config.seed, topics=False)
     print(f"results: {Path(out) / 'results.jsonl'}")
+    print(text)
+    return 0
+
+
+def rejudge_command(args) -> int:
+    from accord.consensus.report import make_report
+    from accord.consensus.run import rejudge_run, source_run_settings
+    from accord.lm import load_model
+
+    source_run_settings(args.run_dir, args.out)  # a bad folder fails before the model loads
+    judge = load_model(args.judge, backend=args.backend, dtype=args.dtype, device=args.device)
+    rejudge_run(args.run_dir, args.out, judge, progress=not args.no_progress)
+    text, _ = make_report(args.out, topics=False)
+    print(f"results: {Path(args.out) / 'results.jsonl'}")
     print(text)
     return 0
 

@@ -4,17 +4,21 @@ record per finished item to out/results.jsonl (accord.runs.ResultStore).
 A rerun with the same settings resumes: finished items are skipped, and a kill loses at most the batch in
 flight (nothing finished is repeated). run.json records drafter, judge, method and its parameters,
 sampling, seed, versions and the hash of the data files (accord.runs.write_run_metadata).
+
+`rejudge_run` lets another judge (or the current judge prompt) vote again on the drafts of a finished run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from accord.consensus.data import PARTY_COUNTS, Task, data_files, load_tasks, resolve_data_dir
-from accord.consensus.drafting import draft_resolutions, method_parameters, pick_example
+from accord.consensus.drafting import Draft, draft_resolutions, method_parameters, pick_example
 from accord.consensus.goals import GOALS, evaluate
 from accord.consensus.judge import judge_prompt_settings, judge_resolution
 from accord.decoding.methods import METHODS
@@ -154,3 +158,68 @@ def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel
         bar.close()
     return store
 
+
+
+def source_run_settings(source_dir: str | Path, out_dir: str | Path) -> dict:
+    """The settings of the run to rejudge; checked before any model is loaded."""
+    source_dir = Path(source_dir)
+    if Path(out_dir).resolve() == source_dir.resolve():
+        raise AccordError("rejudge writes a new run folder: give an --out other than the source run")
+    meta_path = source_dir / "run.json"
+    if not meta_path.is_file() or not (source_dir / RESULTS).is_file():
+        raise AccordError(f"{source_dir} is not a consensus run folder (run.json and {RESULTS} expected)")
+    return json.loads(meta_path.read_text())["settings"]
+
+
+def rejudge_run(source_dir: str | Path, out_dir: str | Path, judge: LanguageModel, progress: bool = True,
+                stop_after: int | None = None) -> ResultStore:
+    """Let `judge` vote again on every draft of the run in source_dir, into a new run folder out_dir.
+
+    The drafts are not regenerated: each record keeps its draft, method and drafting time, and gets new
+    votes and outcomes. Use it to compare judges (or judge prompts) on the same drafts at a fraction of a
+    run's cost. The tasks are read again from the source run's data folder, which must still hash the same.
+    Resumable like a run: finished records are skipped, a kill loses nothing finished."""
+    source_dir = Path(source_dir)
+    source = source_run_settings(source_dir, out_dir)
+    results_path = source_dir / RESULTS
+    try:
+        config = RunConfig(data=source["data"], parties=source["parties"], goals=source["goals"],
+                           method=source["method"], limit=source["limit"], seed=source["seed"],
+                           skip_invalid=source["skip_invalid"], from_topics=source["from_topics"])
+    except KeyError as missing:
+        raise AccordError(f"{source_dir / 'run.json'} lacks the setting {missing}; was it written by `accord consensus run`?")
+    root = Path(config.data)
+    if sha256_files(data_files(root, config.parties, config.from_topics)) != source["data_sha256"]:
+        raise AccordError(f"the data in {root} changed since the run in {source_dir}; cannot match its tasks")
+    tasks = {item_key(task, goal): task for tasks, _ in select_tasks(config, root).values()
+             for task in tasks for goal in config.goals}
+    settings = dict(source, judge={"name": judge.name, "backend": judge.backend,
+                                   "source": getattr(judge, "source", "")},
+                    judge_prompt=judge_prompt_settings(),
+                    drafts_from={"run": str(source_dir.resolve()),
+                                 "settings_sha256": hashlib.sha256(json.dumps(source, sort_keys=True).encode())
+                                 .hexdigest()})
+    write_run_metadata(out_dir, settings)
+    store = ResultStore(Path(out_dir) / RESULTS)
+    todo = [record for record in ResultStore(results_path).records if record["key"] not in store.done]
+    from tqdm import tqdm
+
+    done = len(store.done)
+    bar = tqdm(total=done + len(todo), initial=done, desc="rejudge", unit="draft", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    try:
+        for appended, record in enumerate(todo, start=1):
+            task = tasks.get(record["key"])
+            if task is None:
+                raise AccordError(f"record {record['key']} of {results_path} matches no task of {root}")
+            draft = Draft(text=record["draft"], finish_reason=record["finish_reason"],
+                          num_tokens=record["draft_tokens"], seconds=record["seconds"]["draft"],
+                          example_id=record.get("example_id"))
+            votes, seconds = judge_resolution(judge, task, draft.text)
+            store.append(make_record(task, record["goal"], draft, votes, seconds, record["method"]))
+            bar.update(1)
+            if stop_after is not None and appended >= stop_after:
+                break
+    finally:
+        bar.close()
+    return store

@@ -8,7 +8,8 @@ import torch
 
 from accord.errors import AccordError
 from accord.train.judges import LMJudge, call_judge, response_style, style_cycle_judge
-from accord.train.mpo import MPOConfig, MPOTrainer, Snapshot, add_lora, token_logprobs
+from accord.train.mpo import (MPOConfig, MPOTrainer, Snapshot, add_lora, next_token_logprobs,
+                              sequence_kl_surrogate, token_logprobs)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -34,13 +35,13 @@ def tiny_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
 
 
-def tiny_model(seed=0):
+def tiny_model(seed=0, init_range=0.02):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(CHARS) + 3, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
-                         pad_token_id=0, eos_token_id=1, bos_token_id=1)
+                         pad_token_id=0, eos_token_id=1, bos_token_id=1, initializer_range=init_range)
     return LlamaForCausalLM(config)
 
 
@@ -112,6 +113,46 @@ def test_snapshot_is_magnet_under_pretrained_lora():
     magnet.refresh()
     with torch.no_grad(), magnet as m:
         assert torch.allclose(token_logprobs(m, ids, mask, rmask), moved)
+
+
+def test_kl_surrogate_gradient_is_exact_sequence_kl_gradient():
+    """Known answer: over ALL two-token responses (39² of them), the π-weighted surrogate has exactly the
+    gradient of the sequence KL(π ‖ ρ) computed by enumeration; the k3 estimator used as a loss has the
+    gradient of the reverse KL(ρ ‖ π) at each position instead (and so fails the first check)."""
+    policy, magnet = tiny_model(seed=0, init_range=0.5), tiny_model(seed=1, init_range=0.5)
+    vocab = policy.config.vocab_size
+    prompt = torch.tensor([[5, 6, 7]])
+    pairs = torch.cartesian_prod(torch.arange(vocab), torch.arange(vocab))
+    ids = torch.cat([prompt.repeat(len(pairs), 1), pairs], dim=1)
+    attention = torch.ones_like(ids)
+    mask = torch.ones(len(pairs), 2)
+    first = prompt.shape[1] - 1
+    logp = next_token_logprobs(policy, ids, attention, first)
+    with torch.no_grad():
+        magnet_logp = next_token_logprobs(magnet, ids, attention, first)
+    sampled = logp.gather(-1, ids[:, first + 1:, None]).squeeze(-1)
+    rho = magnet_logp.gather(-1, ids[:, first + 1:, None]).squeeze(-1)
+    seq_logp, seq_rho = sampled.sum(1), rho.sum(1)
+    params = [p for p in policy.parameters()]
+
+    def grad(value):
+        return torch.cat([g.flatten() for g in torch.autograd.grad(value, params, retain_graph=True)])
+
+    forward_kl = (seq_logp.exp() * (seq_logp - seq_rho)).sum()
+    assert forward_kl.item() > 0.05  # distributions far enough apart for the check to mean something
+    weights = seq_logp.detach().exp()
+    surrogate, value = sequence_kl_surrogate(logp, magnet_logp, sampled, mask)
+    assert float((weights * value).sum()) == pytest.approx(float(forward_kl), rel=1e-4)
+    exact = grad(forward_kl)
+    ours = grad((weights * surrogate).sum())
+    assert torch.allclose(ours, exact, rtol=1e-3, atol=1e-5 * float(exact.abs().max()))
+    diff = rho - sampled
+    k3 = (torch.exp(diff) - diff - 1).sum(1)
+    k3_grad = grad((weights * k3).sum())
+    assert not torch.allclose(k3_grad, exact, rtol=0.1, atol=0.1 * float(exact.abs().max()))
+    reverse_per_position = (magnet_logp.exp() * (magnet_logp - logp)).sum(-1).sum(1)
+    assert torch.allclose(k3_grad, grad((weights * reverse_per_position).sum()), rtol=1e-3,
+                          atol=1e-5 * float(exact.abs().max()))
 
 
 def run(tmp_path, steps=4, lora=0, **kw):

@@ -5,7 +5,8 @@ Self-play over a pairwise preference oracle. Each step runs five named phases:
   generate   sample two responses per prompt from the current policy
   judge      p = P(y ≻ y′) from a pairwise judge (accord.train.judges)
   log-probs  token log-probabilities under the policy (with grad) and the magnet ρ (no grad)
-  loss       token-level REINFORCE with advantage p − ½ (and ½ − p for y′) + α · KL(π ‖ ρ)
+  loss       token-level REINFORCE with advantage p − ½ (and ½ − p for y′) + α · KL(π ‖ ρ), the KL exact
+             over the vocabulary at each position plus its score-function term (sequence_kl_surrogate)
   log        one JSONL row: loss, KL to the magnet, win rate vs the initial policy, phase timings
 
 and every `magnet_every` steps the magnet is refreshed to the current policy (ρ ← π), the magnet-refresh
@@ -129,24 +130,51 @@ class Snapshot:
         self._saved = {}
 
 
+def next_token_logprobs(model, input_ids, attention_mask, first: int = 0) -> torch.Tensor:
+    """Full next-token log-probabilities [B, T-1-first, V]: row t predicts input_ids[:, first + t + 1].
+    `first` skips the prompt columns (responses start at the same column after left padding)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, first:-1].float()
+    return torch.log_softmax(logits, dim=-1)
+
+
 def token_logprobs(model, input_ids, attention_mask, response_mask) -> torch.Tensor:
     """log π(token) at each position of `input_ids` (0 where response_mask is 0); shape [B, T]."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    logp = next_token_logprobs(model, input_ids, attention_mask).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
     logp = torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)
     return logp * response_mask
 
 
-def mpo_loss(logp, magnet_logp, response_mask, advantages, kl_coef):
-    """Token-level REINFORCE with per-sequence advantage + α·KL(π‖ρ) (k3 estimator on sampled tokens).
+def sequence_kl_surrogate(logp, magnet_logp, sampled_logp, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sequence: (surrogate whose gradient is an unbiased estimate of ∇ KL(π ‖ ρ) over whole responses,
+    the KL value Σ_t KL_t).
 
-    Returns (loss, mean per-token KL estimate).
-    """
-    tokens = response_mask.sum().clamp(min=1)
-    pg = -(advantages[:, None] * logp * response_mask).sum() / tokens
-    diff = (magnet_logp - logp) * response_mask
-    kl = ((torch.exp(diff) - diff - 1.0) * response_mask).sum() / tokens
-    return pg + kl_coef * kl, kl
+    KL_t = Σ_v π(v|y<t) (log π(v|y<t) − log ρ(v|y<t)) is exact over the vocabulary at each sampled position;
+    E_y[Σ_t KL_t] is the sequence KL. Its gradient has a path term Σ_t ∇KL_t and a score-function term
+    Σ_t ∇log π(y_t) · Σ_{t'>t} KL_t' (later positions depend on earlier sampled tokens); the surrogate carries
+    both. (The k3 estimator (ρ/π − 1 − log ρ/π) on sampled tokens, used as a loss, has in expectation the
+    gradient of the *reverse* KL(ρ ‖ π) at each position, and no score-function term; MMD's magnet term is
+    KL(π ‖ ρ). tests/test_mpo.py checks both statements by enumerating all two-token responses.)
+
+    logp, magnet_logp: [B, T, V] full log-probabilities; sampled_logp: [B, T] log π of the sampled tokens;
+    mask: [B, T], 1 on response tokens."""
+    kl_t = (logp.exp() * (logp - magnet_logp)).sum(-1) * mask
+    later = kl_t.detach().flip(1).cumsum(1).flip(1) - kl_t.detach()
+    return (kl_t + later * sampled_logp * mask).sum(1), kl_t.detach().sum(1)
+
+
+def mpo_loss(logp, magnet_logp, input_ids, response_mask, advantages, kl_coef):
+    """Token-level REINFORCE with per-sequence advantage + α·KL(π‖ρ) (sequence_kl_surrogate).
+
+    logp, magnet_logp: [B, T', V] from next_token_logprobs(..., first) for the policy (with grad) and the
+    magnet; input_ids and response_mask: [B, T] with T' = T - 1 - first. Returns (loss, mean KL per
+    response token)."""
+    first = input_ids.shape[1] - 1 - logp.shape[1]
+    mask = response_mask[:, first + 1:]
+    sampled = logp.gather(-1, input_ids[:, first + 1:, None]).squeeze(-1) * mask
+    tokens = mask.sum().clamp(min=1)
+    pg = -(advantages[:, None] * sampled).sum() / tokens
+    surrogate, kl = sequence_kl_surrogate(logp, magnet_logp, sampled, mask)
+    return pg + kl_coef * surrogate.sum() / tokens, kl.sum() / tokens
 
 
 class MPOTrainer:
@@ -224,10 +252,12 @@ class MPOTrainer:
         return call_judge(self.judge, prompts, texts[0::2], texts[1::2])
 
     def logprobs(self, ids, attention, response_mask):
+        """Full next-token log-probabilities over the response columns, policy (grad) and magnet."""
+        first = max(int(response_mask.any(0).float().argmax()) - 1, 0)
         self.model.train()
-        logp = token_logprobs(self.model, ids, attention, response_mask)
+        logp = next_token_logprobs(self.model, ids, attention, first)
         with torch.no_grad(), self.magnet as magnet_model:
-            magnet_logp = token_logprobs(magnet_model, ids, attention, response_mask)
+            magnet_logp = next_token_logprobs(magnet_model, ids, attention, first)
         return logp, magnet_logp
 
     @torch.no_grad()
@@ -254,7 +284,7 @@ class MPOTrainer:
         timings["logprobs"] = time.perf_counter() - t
         t = time.perf_counter()
         adv = torch.tensor(np.stack([p - 0.5, 0.5 - p], axis=1).reshape(-1), dtype=torch.float, device=self.device)
-        loss, kl = mpo_loss(logp, magnet_logp, response_mask, adv, cfg.kl_coef)
+        loss, kl = mpo_loss(logp, magnet_logp, ids, response_mask, adv, cfg.kl_coef)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)

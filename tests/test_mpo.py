@@ -215,3 +215,17 @@ def test_bad_config(tmp_path):
     with pytest.raises(AccordError, match="judge must return"):
         MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, lambda p, a, b: -1.0,
                    MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=3), out_dir=tmp_path).train()
+
+
+def test_geometry_study_mirror_descent_reaches_the_equilibrium():
+    """examples/mpo_geometry.py: with exact expected updates, MPO's schedule in mirror-descent geometry
+    reaches the known equilibrium mix of the demo game; softmax policy gradient with a small SGD step
+    collapses onto a corner (a style that vanishes gets no gradient)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from mpo_geometry import train
+
+    assert train("mirror", "sgd", alpha=0.3, refresh_every=20, lr=0.5, steps=3000)[-1] < 1e-3
+    assert train("softmax-pg", "sgd", alpha=0.3, refresh_every=20, lr=0.5, steps=3000)[-1] > 0.5

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from accord.games.matrix import PERTURBED_RPS_EQUILIBRIUM, perturbed_rps  # noqa: E402
+from accord.games.matrix import (PERTURBED_RPS_EQUILIBRIUM, perturbed_rps, preference_game,  # noqa: E402
+                                 regularized_gap)
+from accord.games.solvers import mmd  # noqa: E402
 from accord.train.judges import STYLES, response_style  # noqa: E402
 from accord.train.mpo import MPOConfig, MPOTrainer, versions  # noqa: E402
 from test_mpo import tiny_model, tiny_tokenizer  # noqa: E402
@@ -59,7 +62,36 @@ def style_frequencies(trainer: MPOTrainer, samples: int) -> tuple[np.ndarray, fl
     return counts / max(counts.sum(), 1.0), float(counts.sum() / len(texts))
 
 
+@torch.no_grad()
+def fixed_magnet_target(config: MPOConfig) -> dict:
+    """The α-regularised equilibrium π = softmax(log ρ + (P − ½)π/α) that the fixed-magnet arm should reach,
+    per prompt, with ρ = the initial policy's next-token distribution (one-token responses only), solved by
+    MMD (accord.games.solvers.mmd). Returned as the style mix and styled share averaged over PROMPTS."""
+    tokenizer, model = tiny_tokenizer(), tiny_model(seed=1)
+    vocab = model.config.vocab_size
+    styles = [response_style(tokenizer.decode([i], skip_special_tokens=True)) for i in range(vocab)]
+    game = np.array([[0.5 if a == b else weighted_cycle_judge("", a or "", b or "") for b in styles] for a in styles])
+    game = preference_game(game)
+    style_ids = [styles.index(s) for s in STYLES]
+    tokenizer.padding_side = "left"
+    ids = tokenizer(PROMPTS, return_tensors="pt", padding=True, add_special_tokens=False)
+    pos = (ids["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    logits = model(**ids, position_ids=pos).logits[:, -1].double() / config.temperature
+    mixes, shares, gaps = [], [], []
+    for magnet in torch.softmax(logits, -1).numpy():
+        policy = mmd(game, 4000, eta=0.5, alpha=config.kl_coef, magnet=magnet).last[0]
+        gaps.append(regularized_gap(game, policy, policy, config.kl_coef, magnet, magnet))
+        mass = policy[style_ids]
+        mixes.append(mass / mass.sum())
+        shares.append(mass.sum())
+    return {"freq": np.mean(mixes, 0).tolist(), "styled": float(np.mean(shares)),
+            "l1_to_equilibrium": float(np.abs(np.mean(mixes, 0) - PERTURBED_RPS_EQUILIBRIUM).sum()),
+            "regularized_gap": float(max(gaps))}
+
+
 def run_variant(name: str, config: MPOConfig, out: Path, every: int, samples: int) -> list[dict]:
+    # the curve is measured from step 0, so an arm always starts afresh (the trainer would resume)
+    shutil.rmtree(out / name, ignore_errors=True)
     trainer = MPOTrainer(tiny_model(seed=1), tiny_tokenizer(), PROMPTS, weighted_cycle_judge, config, out / name)
     rows = []
 
@@ -106,7 +138,13 @@ def main() -> int:
     variants = {k: v for k, v in variants.items() if k in args.arms.split(",")}
     start = time.time()
     results = {name: run_variant(name, cfg, out, args.every, args.samples) for name, cfg in variants.items()}
-    summary = {"equilibrium": PERTURBED_RPS_EQUILIBRIUM.tolist(), "versions": versions(),
+    target = None
+    if "mmd-fixed" in variants and args.max_new_tokens == 1:
+        target = fixed_magnet_target(variants["mmd-fixed"])
+        print(f"fixed-magnet target (regularised equilibrium): styles {np.round(target['freq'], 3)}  "
+              f"styled {target['styled']:.2f}  L1 {target['l1_to_equilibrium']:.3f}", flush=True)
+    summary = {"equilibrium": PERTURBED_RPS_EQUILIBRIUM.tolist(), "fixed_magnet_target": target,
+               "versions": versions(),
                "configs": {k: v.__dict__ for k, v in variants.items()}, "results": results,
                "seconds": time.time() - start}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
@@ -121,11 +159,15 @@ def main() -> int:
         axes[0].plot(steps, [r["l1_to_equilibrium"] for r in rows], label=name)
         for k, ax in enumerate(axes[1:]):
             ax.plot(steps, [r["freq"][k] for r in rows], label=name)
+    if target:  # dotted: where the fixed-magnet arm should settle
+        axes[0].axhline(target["l1_to_equilibrium"], color="C1", ls=":", lw=1.2, label="fixed-magnet target")
+        for k, ax in enumerate(axes[1:]):
+            ax.axhline(target["freq"][k], color="C1", ls=":", lw=1.2)
     axes[0].set_title("L1(style mix, equilibrium)")
     axes[0].legend()
     for k, ax in enumerate(axes[1:]):
         ax.axhline(PERTURBED_RPS_EQUILIBRIUM[k], color="k", ls="--", lw=0.8)
-        ax.set_title(f"share of style {STYLES[k]} (dashed: equilibrium)")
+        ax.set_title(f"style {STYLES[k]} (dashed: equilibrium)")
     for ax in axes:
         ax.set_xlabel("step")
     fig.tight_layout()

@@ -230,6 +230,19 @@ def small_config(data, **changes):
     return RunConfig(**settings)
 
 
+def test_sample_is_a_seeded_subset(short_data):
+    from accord.consensus.run import select_tasks
+
+    every = select_tasks(small_config(short_data, limit=None), short_data)[4][0]
+    picked = select_tasks(small_config(short_data, limit=2, sample=True), short_data)[4][0]
+    again = select_tasks(small_config(short_data, limit=2, sample=True), short_data)[4][0]
+    assert len(picked) == 2 and [t.key for t in picked] == [t.key for t in again]
+    assert {t.key for t in picked} <= {t.key for t in every}
+    other_seeds = {tuple(t.key for t in select_tasks(small_config(short_data, limit=2, sample=True, seed=s),
+                                                     short_data)[4][0]) for s in range(8)}
+    assert len(other_seeds) > 1  # the seed changes the subset
+
+
 def test_run_resume_after_crash_repeats_nothing(tiny_lm, tmp_path, short_data):
     out = tmp_path / "run"
     store = run_consensus(small_config(short_data), out, tiny_lm, progress=False, stop_after=3)

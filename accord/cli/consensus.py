@@ -49,7 +49,9 @@ def register(subparsers) -> None:
                      help="drafting method (default pref; amulet and la decode two streams, about twice the cost)")
     add_model_arguments(run, role="drafter")
     run.add_argument("--judge", help="judge model (default: the drafter)")
-    run.add_argument("--limit", type=positive_int, help="at most N tasks per party count")
+    run.add_argument("--limit", type=positive_int, help="at most N tasks per party count (the first N in file order)")
+    run.add_argument("--sample", action="store_true",
+                     help="with --limit: a seeded random subset of N tasks, across topics, instead of the first N")
     run.add_argument("--seed", type=int, default=0, help="seed (task building, sampling, examples; default 0)")
     run.add_argument("--max-new-tokens", type=positive_int, default=120, help="draft length cap (default 120)")
     run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -98,14 +100,16 @@ def run_command(args) -> int:
 
     config = RunConfig(data=args.data, parties=parse_parties(args.parties), goals=parse_goals(args.goal),
                        method=args.method, model=args.model, judge=args.judge, backend=args.backend,
-                       dtype=args.dtype, limit=args.limit, seed=args.seed, max_new_tokens=args.max_new_tokens,
+                       dtype=args.dtype, limit=args.limit, sample=args.sample, seed=args.seed,
+                       max_new_tokens=args.max_new_tokens,
                        temperature=args.temperature, batch_size=args.batch_size, one_shot=args.one_shot,
                        skip_invalid=args.skip_invalid, from_topics=args.from_topics)
     root = resolve_data_dir(config.data)
     out = args.out or str(Path("runs") / "consensus" / "-".join([
         _slug(str(root)), "p" + "+".join(map(str, config.parties)),
         "all" if len(config.goals) == 5 else "+".join(config.goals), config.method, _slug(config.model),
-        _slug(config.judge or config.model), f"s{config.seed}"] + ([f"n{config.limit}"] if config.limit else [])))
+        _slug(config.judge or config.model), f"s{config.seed}"]
+        + ([f"{'r' if config.sample else 'n'}{config.limit}"] if config.limit else [])))
     drafter = load_model(config.model, backend=config.backend, dtype=config.dtype, device=args.device)
     judge = drafter if (config.judge or config.model) == config.model else load_model(
         config.judge, backend=config.backend, dtype=config.dtype, device=args.device)

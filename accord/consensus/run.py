@@ -41,7 +41,9 @@ class RunConfig:
     backend: str = "auto"
     dtype: str = "auto"
     limit: int | None = None
-    """At most this many tasks per party count (the first ones, in file order)."""
+    """At most this many tasks per party count (the first ones in file order, or a random subset: `sample`)."""
+    sample: bool = False
+    """With `limit`: a seeded random subset of the tasks (across topics) instead of the first ones."""
     seed: int = 0
     max_new_tokens: int = 120
     temperature: float = 0.0
@@ -71,7 +73,11 @@ def select_tasks(config: RunConfig, root: Path) -> dict[int, tuple[list[Task], l
     for k in config.parties:
         every = load_tasks(root, k, skip_invalid=config.skip_invalid, from_topics=config.from_topics,
                            seed=config.seed)
-        chosen[k] = (every[:config.limit] if config.limit else every, every)
+        tasks = every[:config.limit] if config.limit else every
+        if config.limit and config.sample:
+            rng = random.Random(f"{config.seed}|sample|{k}")
+            tasks = [every[i] for i in sorted(rng.sample(range(len(every)), min(config.limit, len(every))))]
+        chosen[k] = (tasks, every)
     return chosen
 
 
@@ -184,7 +190,8 @@ def rejudge_run(source_dir: str | Path, out_dir: str | Path, judge: LanguageMode
     results_path = source_dir / RESULTS
     try:
         config = RunConfig(data=source["data"], parties=source["parties"], goals=source["goals"],
-                           method=source["method"], limit=source["limit"], seed=source["seed"],
+                           method=source["method"], limit=source["limit"], sample=source.get("sample", False),
+                           seed=source["seed"],
                            skip_invalid=source["skip_invalid"], from_topics=source["from_topics"])
     except KeyError as missing:
         raise AccordError(f"{source_dir / 'run.json'} lacks the setting {missing}; was it written by `accord consensus run`?")

@@ -69,9 +69,9 @@ def fixed_magnet_target(config: MPOConfig) -> dict:
     MMD (accord.games.solvers.mmd). Returned as the style mix and styled share averaged over PROMPTS."""
     tokenizer, model = tiny_tokenizer(), tiny_model(seed=1)
     vocab = model.config.vocab_size
-    styles = [response_style(tokenizer.decode([i], skip_special_tokens=True)) for i in range(vocab)]
-    game = np.array([[0.5 if a == b else weighted_cycle_judge("", a or "", b or "") for b in styles] for a in styles])
-    game = preference_game(game)
+    texts = [tokenizer.decode([i], skip_special_tokens=True) for i in range(vocab)]  # every one-token response
+    game = preference_game(np.array([[weighted_cycle_judge("", a, b) for b in texts] for a in texts]))
+    styles = [response_style(text) for text in texts]
     style_ids = [styles.index(s) for s in STYLES]
     tokenizer.padding_side = "left"
     ids = tokenizer(PROMPTS, return_tensors="pt", padding=True, add_special_tokens=False)

@@ -81,13 +81,17 @@ def select_tasks(config: RunConfig, root: Path) -> dict[int, tuple[list[Task], l
     return chosen
 
 
+def model_settings(lm: LanguageModel) -> dict:
+    """How a run records a model: name, backend and the file it came from."""
+    return {"name": lm.name, "backend": lm.backend, "source": getattr(lm, "source", "")}
+
+
 def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: LanguageModel) -> dict:
     files = data_files(root, config.parties, config.from_topics)
     settings = asdict(config)
     settings.update(
         data=str(root), data_sha256=sha256_files(files), data_files=len(files),
-        drafter={"name": drafter.name, "backend": drafter.backend, "source": getattr(drafter, "source", "")},
-        judge={"name": judge.name, "backend": judge.backend, "source": getattr(judge, "source", "")},
+        drafter=model_settings(drafter), judge=model_settings(judge),
         method_parameters=method_parameters(config.method),
         judge_prompt=judge_prompt_settings(),
         sampling=asdict(SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
@@ -165,7 +169,6 @@ def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel
     return store
 
 
-
 def source_run_settings(source_dir: str | Path, out_dir: str | Path) -> dict:
     """The settings of the run to rejudge; checked before any model is loaded."""
     source_dir = Path(source_dir)
@@ -194,15 +197,14 @@ def rejudge_run(source_dir: str | Path, out_dir: str | Path, judge: LanguageMode
                            seed=source["seed"],
                            skip_invalid=source["skip_invalid"], from_topics=source["from_topics"])
     except KeyError as missing:
-        raise AccordError(f"{source_dir / 'run.json'} lacks the setting {missing}; was it written by `accord consensus run`?")
+        raise AccordError(f"{source_dir / 'run.json'} lacks the setting {missing}; "
+                          "was it written by `accord consensus run`?")
     root = Path(config.data)
     if sha256_files(data_files(root, config.parties, config.from_topics)) != source["data_sha256"]:
         raise AccordError(f"the data in {root} changed since the run in {source_dir}; cannot match its tasks")
     tasks = {item_key(task, goal): task for tasks, _ in select_tasks(config, root).values()
              for task in tasks for goal in config.goals}
-    settings = dict(source, judge={"name": judge.name, "backend": judge.backend,
-                                   "source": getattr(judge, "source", "")},
-                    judge_prompt=judge_prompt_settings(),
+    settings = dict(source, judge=model_settings(judge), judge_prompt=judge_prompt_settings(),
                     drafts_from={"run": str(source_dir.resolve()),
                                  "settings_sha256": hashlib.sha256(json.dumps(source, sort_keys=True).encode())
                                  .hexdigest()})

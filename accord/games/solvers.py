@@ -210,7 +210,6 @@ def _magnetic_loop(game, iters, eta, alpha, magnet, refresh_every, refresh_tol, 
     curve, refreshes, elapsed, start = [], 0, 0.0, time.perf_counter()
     symmetric = game.symmetric
     payoff = np.empty(m)
-    zx = zx.copy()  # updated in place below
     for k in range(1, iters + 1):
         if adaptive and k % eta_every == 0:  # keep the biases ηα·log ρ consistent with the new η
             eta = auto_eta(A, x, y, alpha)

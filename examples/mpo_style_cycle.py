@@ -9,6 +9,11 @@ and the policy's style mix is read exactly from its next-token distribution (no 
 --max-new-tokens > 1 it is estimated from samples. We track that mix and its L1 distance from the
 equilibrium.
 
+The three arms share the trainer and every setting but the magnet. By default each trainer step is one
+MMD step fitted by log-ratio regression (`--loss mirror`, see accord.train.mpo.mirror_targets); `--loss
+reinforce` runs the paper's REINFORCE + KL loss instead (docs/mpo.md gives the settings and results of both).
+The arms run in parallel, one process each.
+
     python examples/mpo_style_cycle.py --out runs/mpo_demo --png docs/mpo_style_cycle.png
 """
 
@@ -16,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +97,9 @@ def fixed_magnet_target(config: MPOConfig) -> dict:
             "regularized_gap": float(max(gaps))}
 
 
-def run_variant(name: str, config: MPOConfig, out: Path, every: int, samples: int) -> list[dict]:
+def run_variant(name: str, config: MPOConfig, out: Path, every: int, samples: int, threads: int = 1) -> list[dict]:
     # the curve is measured from step 0, so an arm always starts afresh (the trainer would resume)
+    torch.set_num_threads(threads)
     shutil.rmtree(out / name, ignore_errors=True)
     trainer = MPOTrainer(tiny_model(seed=1), tiny_tokenizer(), PROMPTS, weighted_cycle_judge, config, out / name)
     rows = []
@@ -111,17 +120,23 @@ def run_variant(name: str, config: MPOConfig, out: Path, every: int, samples: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--out", default="runs/mpo_demo")
     parser.add_argument("--every", type=int, default=5, help="measure style frequencies every N steps")
     parser.add_argument("--samples", type=int, default=96, help="samples per measurement (--max-new-tokens > 1)")
     parser.add_argument("--max-new-tokens", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=64, help="prompts per step (two responses each)")
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch", type=int, default=256, help="prompts per step (two responses each)")
+    parser.add_argument("--lr", type=float, default=2e-2)
     parser.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
-    parser.add_argument("--alpha", type=float, default=1.0, help="KL weight of MPO and fixed-magnet MMD")
-    parser.add_argument("--magnet-every", type=int, default=50, help="MPO's magnet refresh period K")
+    parser.add_argument("--alpha", type=float, default=0.1, help="KL weight of MPO and fixed-magnet MMD")
+    parser.add_argument("--magnet-every", type=int, default=20, help="MPO's magnet refresh period K")
+    parser.add_argument("--loss", default="mirror", choices=["reinforce", "mirror"], help="trainer loss")
+    parser.add_argument("--mirror-step", type=float, default=1.0, help="η of the MMD step (--loss mirror)")
+    parser.add_argument("--inner-steps", type=int, default=10, help="optimizer steps per MMD step (--loss mirror)")
+    parser.add_argument("--seed", type=int, default=0, help="trainer seed (sampling, prompt order)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for this tiny model)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="arms trained at once, one process each (default: the number of CPUs)")
     parser.add_argument("--arms", default="mpo,mmd-fixed,no-magnet", help="comma-separated subset of the arms")
     parser.add_argument("--png", default=None, help="also write the figure here (e.g. docs/mpo_style_cycle.png)")
     args = parser.parse_args()
@@ -129,7 +144,9 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = dict(steps=args.steps, prompts_per_step=args.batch, max_new_tokens=args.max_new_tokens,
-                learning_rate=args.lr, optimizer=args.optimizer, eval_every=0, checkpoint_every=args.steps, seed=0)
+                learning_rate=args.lr, optimizer=args.optimizer, loss=args.loss,
+                mirror_step=args.mirror_step, inner_steps=args.inner_steps, eval_every=0, checkpoint_every=args.steps,
+                seed=args.seed)
     variants = {
         "mpo": MPOConfig(kl_coef=args.alpha, magnet_every=args.magnet_every, **base),
         "mmd-fixed": MPOConfig(kl_coef=args.alpha, magnet_every=0, **base),
@@ -137,7 +154,15 @@ def main() -> int:
     }
     variants = {k: v for k, v in variants.items() if k in args.arms.split(",")}
     start = time.time()
-    results = {name: run_variant(name, cfg, out, args.every, args.samples) for name, cfg in variants.items()}
+    workers = min(len(variants), args.workers)
+    if workers > 1:  # one process per arm (the arms are independent; one thread each is fastest)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {name: pool.submit(run_variant, name, cfg, out, args.every, args.samples, args.threads)
+                       for name, cfg in variants.items()}
+            results = {name: future.result() for name, future in futures.items()}
+    else:
+        results = {name: run_variant(name, cfg, out, args.every, args.samples, args.threads)
+                   for name, cfg in variants.items()}
     target = None
     if "mmd-fixed" in variants and args.max_new_tokens == 1:
         target = fixed_magnet_target(variants["mmd-fixed"])
@@ -163,6 +188,7 @@ def main() -> int:
         axes[0].axhline(target["l1_to_equilibrium"], color="C1", ls=":", lw=1.2, label="fixed-magnet target")
         for k, ax in enumerate(axes[1:]):
             ax.axhline(target["freq"][k], color="C1", ls=":", lw=1.2)
+    axes[0].set_yscale("log")
     axes[0].set_title("L1(style mix, equilibrium)")
     axes[0].legend()
     for k, ax in enumerate(axes[1:]):

@@ -8,8 +8,8 @@ import torch
 
 from accord.errors import AccordError
 from accord.train.judges import LMJudge, call_judge, response_style, style_cycle_judge
-from accord.train.mpo import (MPOConfig, MPOTrainer, Snapshot, add_lora, next_token_logprobs,
-                              sequence_kl_surrogate, token_logprobs)
+from accord.train.mpo import (MPOConfig, MPOTrainer, Snapshot, add_lora, mirror_loss, mirror_targets,
+                              next_token_logprobs, sequence_kl_surrogate, token_logprobs)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -155,6 +155,41 @@ def test_kl_surrogate_gradient_is_exact_sequence_kl_gradient():
                           atol=1e-5 * float(exact.abs().max()))
 
 
+@pytest.mark.parametrize("step,kl_coef", [(0.5, 0.3), (2.0, 0.1), (1.0, 0.0)])
+def test_mirror_regression_solves_to_the_mmd_step(step, kl_coef):
+    """loss="mirror": the least-squares fit of mirror_targets over all pairs (y, y') ~ π × π, with p the
+    exact P(y ≻ y'), is the MMD step π' ∝ [π · ρ^{ηα} · exp(η·Pπ)]^{1/(1+ηα)}. Tabular policy over 7
+    responses, random game and magnet; pairs enumerated and weighted, solved by numpy least squares."""
+    rng = np.random.default_rng(3)
+    n = 7
+    upper = rng.uniform(size=(n, n))
+    game = np.triu(upper, 1) + np.tril(1 - upper.T, -1) + 0.5 * np.eye(n)  # P + Pᵀ = 1
+    policy, magnet = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
+    first, second = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    interleaved = np.stack([first, second], 1).reshape(-1)
+    targets = mirror_targets(torch.tensor(np.log(policy[interleaved])), torch.tensor(np.log(magnet[interleaved])),
+                             torch.tensor(game[first, second]), step, kl_coef).numpy()
+    # unknown: d(y) = log π'(y) − log π(y) up to a constant; each pair says d(y) − d(y') ≈ target
+    design = np.zeros((n * n + 1, n))
+    design[np.arange(n * n), first] += 1
+    design[np.arange(n * n), second] -= 1
+    design[-1] = 1  # pins the free constant
+    weights = np.sqrt(np.append(policy[first] * policy[second], 1.0))
+    shift, *_ = np.linalg.lstsq(design * weights[:, None], np.append(targets, 0.0) * weights, rcond=None)
+    fitted = policy * np.exp(shift)
+    fitted /= fitted.sum()
+    expected = (policy * magnet ** (step * kl_coef) * np.exp(step * game @ policy)) ** (1 / (1 + step * kl_coef))
+    np.testing.assert_allclose(fitted, expected / expected.sum(), rtol=1e-9)
+
+
+def test_mirror_loss_is_zero_at_the_targets():
+    policy_logp = torch.tensor([-1.0, -2.0, -0.5, -3.0])
+    targets = torch.tensor([0.3, -0.2])
+    new = policy_logp + torch.tensor([0.3, 0.0, 0.0, 0.2])
+    assert mirror_loss(new, policy_logp, targets).item() == pytest.approx(0.0, abs=1e-12)
+    assert mirror_loss(policy_logp, policy_logp, targets).item() == pytest.approx((0.3 ** 2 + 0.2 ** 2) / 2)
+
+
 def run(tmp_path, steps=4, lora=0, **kw):
     cfg = MPOConfig(steps=steps, prompts_per_step=2, max_new_tokens=6, learning_rate=1e-3, magnet_every=2,
                     eval_every=2, eval_prompts=2, checkpoint_every=2, lora_rank=lora, **kw)
@@ -162,9 +197,9 @@ def run(tmp_path, steps=4, lora=0, **kw):
     return trainer, trainer.train()
 
 
-@pytest.mark.parametrize("lora", [0, 4])
-def test_training_logs_checkpoints_and_plots(tmp_path, lora):
-    trainer, rows = run(tmp_path, lora=lora)
+@pytest.mark.parametrize("lora,loss", [(0, "reinforce"), (4, "reinforce"), (0, "mirror")])
+def test_training_logs_checkpoints_and_plots(tmp_path, lora, loss):
+    trainer, rows = run(tmp_path, lora=lora, loss=loss, inner_steps=3)
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert all(np.isfinite(r["loss"]) and r["kl_to_magnet"] >= 0 for r in rows)
     assert rows[1]["magnet_refreshed"] and "win_rate_vs_initial" in rows[1]
@@ -212,6 +247,10 @@ def test_bad_config(tmp_path):
         MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, style_cycle_judge, MPOConfig(learning_rate=0.0))
     with pytest.raises(AccordError, match="optimizer"):
         MPOConfig(optimizer="adam").check()
+    with pytest.raises(AccordError, match="loss must be"):
+        MPOConfig(loss="dpo").check()
+    with pytest.raises(AccordError, match="inner_steps"):
+        MPOConfig(inner_steps=0).check()
     with pytest.raises(AccordError, match="judge must return"):
         MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, lambda p, a, b: -1.0,
                    MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=3), out_dir=tmp_path).train()

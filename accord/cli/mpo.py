@@ -36,6 +36,12 @@ def register(subparsers) -> None:
     train.add_argument("--magnet-every", type=int, default=10, help="refresh magnet every K steps (0 = never)")
     train.add_argument("--eval-every", type=int, default=10, help="win rate vs initial policy every N steps")
     train.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw", help="adamw (default) or sgd")
+    train.add_argument("--loss", choices=["reinforce", "mirror"], default="reinforce",
+                       help="reinforce (the paper's REINFORCE + KL loss, default) or mirror (fit each MMD step by "
+                            "log-ratio regression; see docs/mpo.md)")
+    train.add_argument("--mirror-step", type=positive_float, default=0.5, help="η of the MMD step (--loss mirror)")
+    train.add_argument("--inner-steps", type=positive_int, default=10,
+                       help="optimizer steps per MMD step (--loss mirror, default 10)")
     train.add_argument("--lora", type=int, default=0, help="LoRA rank (0 = full fine-tuning)")
     train.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature")
     train.add_argument("--seed", type=int, default=0, help="random seed")
@@ -65,6 +71,7 @@ def run_train(args) -> int:
         raise AccordError(f"--kl must be non-negative, got {args.kl}")
     config = MPOConfig(steps=args.steps, prompts_per_step=args.batch, max_new_tokens=args.max_new_tokens,
                        temperature=args.temperature, learning_rate=args.lr, optimizer=args.optimizer, kl_coef=args.kl,
+                       loss=args.loss, mirror_step=args.mirror_step, inner_steps=args.inner_steps,
                        magnet_every=args.magnet_every, eval_every=args.eval_every, lora_rank=args.lora,
                        seed=args.seed)
     config.check()

@@ -6,7 +6,10 @@ Self-play over a pairwise preference oracle. Each step runs five named phases:
   judge      p = P(y ≻ y′) from a pairwise judge (accord.train.judges)
   log-probs  token log-probabilities under the policy (with grad) and the magnet ρ (no grad)
   loss       token-level REINFORCE with advantage p − ½ (and ½ − p for y′) + α · KL(π ‖ ρ), the KL exact
-             over the vocabulary at each position plus its score-function term (sequence_kl_surrogate)
+             over the vocabulary at each position plus its score-function term (sequence_kl_surrogate);
+             or, with loss="mirror", `inner_steps` optimizer steps fitting one MMD step in policy space by
+             log-ratio regression on the pairs (mirror_targets, mirror_loss; SPPO arXiv 2405.00675 and
+             REBEL arXiv 2404.16767 use this regression view of mirror descent)
   log        one JSONL row: loss, KL to the magnet, win rate vs the initial policy, phase timings
 
 and every `magnet_every` steps the magnet is refreshed to the current policy (ρ ← π), the magnet-refresh
@@ -55,7 +58,14 @@ class MPOConfig:
     learning_rate: float = 1e-5
     """Learning rate of the optimizer (the MMD step size η)."""
     optimizer: str = "adamw"
-    """"adamw", or "sgd" (plain gradient steps, closest to mirror descent)."""
+    """"adamw", or "sgd" (plain gradient steps)."""
+    loss: str = "reinforce"
+    """"reinforce" (the paper's token-level REINFORCE + KL loss, one optimizer step per MPO step) or
+    "mirror" (each MPO step is one MMD step in policy space, fitted by log-ratio regression; see mirror_loss)."""
+    mirror_step: float = 0.5
+    """η of the MMD step that loss="mirror" fits (the learning rate is then the inner optimizer's)."""
+    inner_steps: int = 10
+    """loss="mirror": optimizer steps spent fitting each MMD step on its batch."""
     kl_coef: float = 0.1
     """α: weight of KL(π ‖ magnet) in the loss."""
     magnet_every: int = 10
@@ -74,14 +84,16 @@ class MPOConfig:
     """Seed for sampling, prompt order and initialisation."""
 
     def check(self) -> None:
-        for name in ("steps", "prompts_per_step", "max_new_tokens"):
+        for name in ("steps", "prompts_per_step", "max_new_tokens", "inner_steps"):
             if getattr(self, name) < 1:
                 raise AccordError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("temperature", "learning_rate"):
+        for name in ("temperature", "learning_rate", "mirror_step"):
             if not getattr(self, name) > 0:
                 raise AccordError(f"{name} must be positive, got {getattr(self, name)}")
         if self.optimizer not in ("adamw", "sgd"):
             raise AccordError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        if self.loss not in ("reinforce", "mirror"):
+            raise AccordError(f"loss must be reinforce or mirror, got {self.loss!r}")
         for name in ("kl_coef", "magnet_every", "eval_every", "checkpoint_every", "lora_rank"):
             if getattr(self, name) < 0:
                 raise AccordError(f"{name} must be non-negative, got {getattr(self, name)}")
@@ -177,6 +189,29 @@ def mpo_loss(logp, magnet_logp, input_ids, response_mask, advantages, kl_coef):
     return pg + kl_coef * surrogate.sum() / tokens, kl.sum() / tokens
 
 
+def mirror_targets(policy_logp, magnet_logp, p, step: float, kl_coef: float) -> torch.Tensor:
+    """Regression targets of one MMD step for self-play pairs (loss="mirror").
+
+    The MMD step π' ∝ [π · ρ^{ηα} · exp(η·g)]^{1/(1+ηα)}, g(y) = P(y ≻ π), moves each log-probability by
+    log π'(y) − log π(y) = c·(g(y) − α·(log π(y) − log ρ(y))) + const, c = η/(1+ηα). For a pair (y, y′)
+    sampled from π the constant cancels in the difference, and g(y) − g(y′) is replaced by p − ½ with
+    p = P(y ≻ y′): averaged over y′ ~ π this is g(y) − ½, so the least-squares fit over pairs is exactly
+    the MMD step (the regression view of mirror descent of SPPO, Wu et al. 2024, arXiv 2405.00675, and
+    REBEL, Gao et al. 2024, arXiv 2404.16767; tests/test_mpo.py checks it by enumeration).
+
+    policy_logp, magnet_logp: [2B] sequence log-probabilities of the responses under π (before the step)
+    and ρ, pairs interleaved (y₀, y₀′, y₁, y₁′, …); p: [B]. Returns [B] targets for
+    (log π'(y) − log π(y)) − (log π'(y′) − log π(y′))."""
+    gap = policy_logp - magnet_logp
+    return step / (1 + step * kl_coef) * ((p - 0.5) - kl_coef * (gap[0::2] - gap[1::2]))
+
+
+def mirror_loss(new_logp, policy_logp, targets) -> torch.Tensor:
+    """Mean squared error of the pairs' log-ratio differences against mirror_targets."""
+    ratio = new_logp - policy_logp
+    return ((ratio[0::2] - ratio[1::2] - targets) ** 2).mean()
+
+
 class MPOTrainer:
     """MPO self-play trainer (see module docstring). Writes run.json, log.jsonl, checkpoint.pt, curves.png."""
 
@@ -260,6 +295,36 @@ class MPOTrainer:
             magnet_logp = next_token_logprobs(magnet_model, ids, attention, first)
         return logp, magnet_logp
 
+    def optimize(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
+        self.optimizer.step()
+
+    def mirror_update(self, ids, attention, response_mask, p, timings) -> tuple[torch.Tensor, torch.Tensor]:
+        """loss="mirror": fit one MMD step on this batch by `inner_steps` optimizer steps on mirror_loss.
+        Returns (last regression loss, KL(π ‖ ρ) per response token before the step, exact per position)."""
+        cfg = self.config
+        t = time.perf_counter()
+        with torch.no_grad():
+            logp, magnet_logp = self.logprobs(ids, attention, response_mask)
+            first = ids.shape[1] - 1 - logp.shape[1]
+            mask = response_mask[:, first + 1:]
+            sampled = ids[:, first + 1:, None]
+            policy_tokens = logp.gather(-1, sampled).squeeze(-1) * mask
+            policy_seq = policy_tokens.sum(1)
+            magnet_seq = (magnet_logp.gather(-1, sampled).squeeze(-1) * mask).sum(1)
+            kl = sequence_kl_surrogate(logp, magnet_logp, policy_tokens, mask)[1].sum() / mask.sum().clamp(min=1)
+        targets = mirror_targets(policy_seq, magnet_seq, torch.as_tensor(p, dtype=torch.float, device=self.device),
+                                 cfg.mirror_step, cfg.kl_coef)
+        timings["logprobs"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for _ in range(cfg.inner_steps):
+            loss = mirror_loss(token_logprobs(self.model, ids, attention, response_mask).sum(1), policy_seq, targets)
+            self.optimize(loss)
+        timings["loss"] = time.perf_counter() - t
+        return loss.detach(), kl
+
     @torch.no_grad()
     def win_rate(self) -> float:
         """Mean P(current policy's response ≻ initial policy's response) over eval prompts."""
@@ -279,17 +344,18 @@ class MPOTrainer:
         t = time.perf_counter()
         p = self.judge_pairs(prompts, texts)
         timings["judge"] = time.perf_counter() - t
-        t = time.perf_counter()
-        logp, magnet_logp = self.logprobs(ids, attention, response_mask)
-        timings["logprobs"] = time.perf_counter() - t
-        t = time.perf_counter()
-        adv = torch.tensor(np.stack([p - 0.5, 0.5 - p], axis=1).reshape(-1), dtype=torch.float, device=self.device)
-        loss, kl = mpo_loss(logp, magnet_logp, ids, response_mask, adv, cfg.kl_coef)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-        self.optimizer.step()
-        timings["loss"] = time.perf_counter() - t
+        if cfg.loss == "mirror":
+            loss, kl = self.mirror_update(ids, attention, response_mask, p, timings)
+        else:
+            t = time.perf_counter()
+            logp, magnet_logp = self.logprobs(ids, attention, response_mask)
+            timings["logprobs"] = time.perf_counter() - t
+            t = time.perf_counter()
+            adv = torch.tensor(np.stack([p - 0.5, 0.5 - p], axis=1).reshape(-1), dtype=torch.float,
+                               device=self.device)
+            loss, kl = mpo_loss(logp, magnet_logp, ids, response_mask, adv, cfg.kl_coef)
+            self.optimize(loss)
+            timings["loss"] = time.perf_counter() - t
         self.step += 1
         refreshed = cfg.magnet_every > 0 and self.step % cfg.magnet_every == 0
         if refreshed:

@@ -268,3 +268,26 @@ def test_geometry_study_mirror_descent_reaches_the_equilibrium():
 
     assert train("mirror", "sgd", alpha=0.3, refresh_every=20, lr=0.5, steps=3000)[-1] < 1e-3
     assert train("softmax-pg", "sgd", alpha=0.3, refresh_every=20, lr=0.5, steps=3000)[-1] > 0.5
+
+
+def test_command_line_trains_with_the_mirror_loss(tmp_path, capsys):
+    """`accord mpo train` on a local model folder: flags reach the config, the run is logged, bad input is
+    one error line."""
+    from accord.cli import main
+
+    model_dir = tmp_path / "tiny"
+    tiny_model().save_pretrained(model_dir)
+    tiny_tokenizer().save_pretrained(model_dir)
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps(PROMPTS))
+    out = tmp_path / "run"
+    args = ["mpo", "train", "--model", str(model_dir), "--prompts", str(prompts), "--steps", "2", "--batch", "2",
+            "--max-new-tokens", "3", "--eval-every", "0", "--loss", "mirror", "--mirror-step", "2",
+            "--inner-steps", "3", "--lr", "1e-3", "--out", str(out)]
+    assert main(args) == 0
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert (config["loss"], config["mirror_step"], config["inner_steps"]) == ("mirror", 2.0, 3)
+    assert len((out / "log.jsonl").read_text().splitlines()) == 2
+    prompts.write_text("[]")
+    assert main(args) != 0
+    assert "expected a non-empty JSON list" in capsys.readouterr().err

@@ -56,7 +56,8 @@ class MPOConfig:
     temperature: float = 1.0
     """Sampling temperature."""
     learning_rate: float = 1e-5
-    """Learning rate of the optimizer (the MMD step size η)."""
+    """Learning rate of the optimizer (with loss="reinforce" it acts as the MMD step size η; with "mirror"
+    it only sets how fast each step is fitted)."""
     optimizer: str = "adamw"
     """"adamw", or "sgd" (plain gradient steps)."""
     loss: str = "reinforce"

@@ -291,3 +291,30 @@ def test_command_line_trains_with_the_mirror_loss(tmp_path, capsys):
     prompts.write_text("[]")
     assert main(args) != 0
     assert "expected a non-empty JSON list" in capsys.readouterr().err
+
+
+def test_command_line_loads_a_trainable_torch_model(tmp_path, monkeypatch):
+    """`accord mpo train` must load through transformers even where llama.cpp would be the default backend
+    for a packaged GGUF model (a llama.cpp model cannot be trained): it used to crash with a traceback."""
+    import accord.lm
+    from accord.cli import main
+
+    calls = []
+
+    class TinyLM:
+        model, tokenizer = tiny_model(), tiny_tokenizer()
+
+        @staticmethod
+        def chat_prompt(text):
+            return text
+
+    def fake_load_model(name, **options):
+        calls.append((name, options))
+        return TinyLM
+
+    monkeypatch.setattr(accord.lm, "load_model", fake_load_model)
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps(PROMPTS))
+    assert main(["mpo", "train", "--prompts", str(prompts), "--steps", "1", "--batch", "1", "--max-new-tokens", "2",
+                 "--eval-every", "0", "--out", str(tmp_path / "run")]) == 0
+    assert calls == [("smollm2-135m", {"backend": "transformers", "dtype": "float32", "device": None})]

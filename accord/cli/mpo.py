@@ -24,7 +24,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("mpo", help="Magnetic Preference Optimization (self-play preference training)")
     sub = parser.add_subparsers(dest="mpo_command", metavar="ACTION")
     train = sub.add_parser("train", help="train a model with MPO against a pairwise judge")
-    train.add_argument("--model", default="smollm2-135m", help="model to train (default smollm2-135m)")
+    train.add_argument("--model", default="smollm2-135m",
+                       help="model to train: packaged name, .gguf file, model folder or hub id (default smollm2-135m); "
+                            "loaded as a torch model (transformers backend)")
+    train.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                       help="weights while training (default float32)")
+    train.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     train.add_argument("--prompts", required=True, help="JSON file: a list of strings or of {\"prompt\": ...}")
     train.add_argument("--judge", default="style-cycle", help="style-cycle, module:function, or lm:MODEL")
     train.add_argument("--steps", type=positive_int, default=100, help="optimizer steps (default 100)")
@@ -78,7 +83,7 @@ def run_train(args) -> int:
     judge = load_judge(args.judge)
     from accord.lm import load_model
 
-    lm = load_model(args.model)
+    lm = load_model(args.model, backend="transformers", dtype=args.dtype, device=args.device)  # trainable torch
     trainer = MPOTrainer(lm.model, lm.tokenizer, prompts, judge, config, out_dir=args.out,
                          format_prompt=lambda p: lm.chat_prompt(p))
 

@@ -175,15 +175,21 @@ def sequence_kl_surrogate(logp, magnet_logp, sampled_logp, mask) -> tuple[torch.
     return (kl_t + later * sampled_logp * mask).sum(1), kl_t.detach().sum(1)
 
 
+def sampled_logprobs(logp, input_ids, response_mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probability of each sampled response token [B, T'] (0 off the response), the response mask
+    [B, T']) from full log-probabilities [B, T', V] of next_token_logprobs(..., first)."""
+    first = input_ids.shape[1] - 1 - logp.shape[1]
+    mask = response_mask[:, first + 1:]
+    return logp.gather(-1, input_ids[:, first + 1:, None]).squeeze(-1) * mask, mask
+
+
 def mpo_loss(logp, magnet_logp, input_ids, response_mask, advantages, kl_coef):
     """Token-level REINFORCE with per-sequence advantage + α·KL(π‖ρ) (sequence_kl_surrogate).
 
     logp, magnet_logp: [B, T', V] from next_token_logprobs(..., first) for the policy (with grad) and the
     magnet; input_ids and response_mask: [B, T] with T' = T - 1 - first. Returns (loss, mean KL per
     response token)."""
-    first = input_ids.shape[1] - 1 - logp.shape[1]
-    mask = response_mask[:, first + 1:]
-    sampled = logp.gather(-1, input_ids[:, first + 1:, None]).squeeze(-1) * mask
+    sampled, mask = sampled_logprobs(logp, input_ids, response_mask)
     tokens = mask.sum().clamp(min=1)
     pg = -(advantages[:, None] * sampled).sum() / tokens
     surrogate, kl = sequence_kl_surrogate(logp, magnet_logp, sampled, mask)
@@ -309,12 +315,9 @@ class MPOTrainer:
         t = time.perf_counter()
         with torch.no_grad():
             logp, magnet_logp = self.logprobs(ids, attention, response_mask)
-            first = ids.shape[1] - 1 - logp.shape[1]
-            mask = response_mask[:, first + 1:]
-            sampled = ids[:, first + 1:, None]
-            policy_tokens = logp.gather(-1, sampled).squeeze(-1) * mask
+            policy_tokens, mask = sampled_logprobs(logp, ids, response_mask)
             policy_seq = policy_tokens.sum(1)
-            magnet_seq = (magnet_logp.gather(-1, sampled).squeeze(-1) * mask).sum(1)
+            magnet_seq = sampled_logprobs(magnet_logp, ids, response_mask)[0].sum(1)
             kl = sequence_kl_surrogate(logp, magnet_logp, policy_tokens, mask)[1].sum() / mask.sum().clamp(min=1)
         targets = mirror_targets(policy_seq, magnet_seq, torch.as_tensor(p, dtype=torch.float, device=self.device),
                                  cfg.mirror_step, cfg.kl_coef)

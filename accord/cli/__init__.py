@@ -27,6 +27,10 @@ COMMAND_MODULES = [
     "accord.cli.consensus",
     "accord.cli.mpo",
     "accord.cli.values",
+    "accord.cli.persuade",
+    "accord.cli.agents",
+    "accord.cli.marl",
+    "accord.cli.pbrl",
 ]
 
 

@@ -15,6 +15,7 @@ Two llama.cpp models are used:
 """
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -43,7 +44,8 @@ def write_exact_gguf(source, target):
     from gguf.quants import dequantize
 
     reader = GGUFReader(source)
-    writer = GGUFWriter(str(target) + ".partial", reader.fields["general.architecture"].contents())
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # unique: parallel runs cannot race
+    writer = GGUFWriter(str(partial), reader.fields["general.architecture"].contents())
     for field in reader.fields.values():
         if field.name.startswith("GGUF.") or field.name == "general.architecture":
             continue
@@ -58,7 +60,7 @@ def write_exact_gguf(source, target):
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    (target.parent / (target.name + ".partial")).replace(target)
+    partial.replace(target)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -85,15 +86,12 @@ def _gguf_cache_dir(gguf_path: Path, label: str) -> Path:
     return cache_dir() / "hf" / f"{label}-{key}"
 
 
-def _load_gguf_as_torch(gguf_path: Path, label: str, torch_dtype):
-    """De-quantize a GGUF file once into a saved torch copy; later calls load the copy."""
+def _convert_gguf(gguf_path: Path, converted: Path) -> None:
+    """De-quantize a GGUF file into a bf16 torch copy at `converted` (written under a unique temporary
+    name, then renamed: two processes converting at once cannot mix their files)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     require("gguf")
-    converted = _gguf_cache_dir(gguf_path, label)
-    if (converted / "config.json").is_file():
-        model = AutoModelForCausalLM.from_pretrained(converted, dtype=torch_dtype)
-        return model, AutoTokenizer.from_pretrained(converted)
     print(f"accord: converting {gguf_path.name} to a torch model (once; cached in {converted})", flush=True)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     try:
@@ -105,15 +103,29 @@ def _load_gguf_as_torch(gguf_path: Path, label: str, torch_dtype):
         del model.config.quantization_config
     import torch
 
-    model = model.to(torch.bfloat16)
-    partial = converted.with_name(converted.name + ".partial")
-    model.save_pretrained(partial)
+    converted.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=converted.parent, prefix=converted.name + ".partial-"))
+    model.to(torch.bfloat16).save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    if converted.exists():  # another process converted it meanwhile
-        shutil.rmtree(partial, ignore_errors=True)
-    else:
+    try:
         os.replace(partial, converted)
-    return model.to(torch_dtype), tokenizer
+    except OSError:  # another process converted it meanwhile
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _load_gguf_as_torch(gguf_path: Path, label: str, torch_dtype):
+    """De-quantize a GGUF file once into a saved torch copy; every call (the first one too) loads the copy.
+
+    The first load used to return the converted model cast to bf16 and back, which also rounded the
+    non-persistent rotary buffer (inv_freq) that a load from the copy recomputes exactly: the first run
+    on a fresh machine computed slightly different logits from every later run."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    converted = _gguf_cache_dir(gguf_path, label)
+    if not (converted / "config.json").is_file():
+        _convert_gguf(gguf_path, converted)
+    model = AutoModelForCausalLM.from_pretrained(converted, dtype=torch_dtype)
+    return model, AutoTokenizer.from_pretrained(converted)
 
 
 def load_model(name: str = DEFAULT_MODEL, backend: str = "auto", device: str | None = None,

@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,12 +148,16 @@ def packaged_gguf_path(name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     stamp_file.parent.mkdir(parents=True, exist_ok=True)
     if target not in parts:
-        partial = target.with_suffix(".partial")
-        with open(partial, "wb") as out:
+        # unique temporary names, then a rename: two processes assembling at once cannot mix their bytes
+        descriptor, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".partial")
+        with os.fdopen(descriptor, "wb") as out:
             for path in parts:
                 with open(path, "rb") as handle:
                     while block := handle.read(1 << 24):
                         out.write(block)
         os.replace(partial, target)
-    stamp_file.write_text(json.dumps({"sha256": spec.sha256, "files": _stamp([target])}))
+    descriptor, partial = tempfile.mkstemp(dir=stamp_file.parent, prefix=f".{name}.", suffix=".partial")
+    with os.fdopen(descriptor, "w") as out:
+        out.write(json.dumps({"sha256": spec.sha256, "files": _stamp([target])}))
+    os.replace(partial, stamp_file)
     return target

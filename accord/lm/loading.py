@@ -128,6 +128,20 @@ def _load_gguf_as_torch(gguf_path: Path, label: str, torch_dtype):
     return model, AutoTokenizer.from_pretrained(converted)
 
 
+def hf_folder(name: str) -> Path:
+    """A Hugging Face folder (config, tokenizer, bf16 safetensors) for a packaged model, GGUF file or model
+    folder: a GGUF is converted once and cached (the copy the transformers backend loads). vLLM serves it."""
+    kind, source = resolve_source(name)
+    if kind == "hf_dir":
+        return Path(source)
+    if kind != "gguf":
+        raise AccordError(f"{name!r} is a hub id; a local model folder is needed")
+    converted = _gguf_cache_dir(Path(source), Path(name).stem if name not in PACKAGED_MODELS else name)
+    if not (converted / "config.json").is_file():
+        _convert_gguf(Path(source), converted)
+    return converted
+
+
 def load_model(name: str = DEFAULT_MODEL, backend: str = "auto", device: str | None = None,
                dtype: str = "auto", n_ctx: int | None = None):
     """A model-layer object (see accord.lm.base.LanguageModel) for `name`.

@@ -6,6 +6,9 @@ Descent (Sokota et al. 2022, arXiv 2206.05825); see accord/games/solvers.py.
     accord games solve --game rps --solver mpo --iters 10000 --json
     accord games solve --game random:100 --solver md --eta 0.1 --iters 50000
     accord games plot --game perturbed-rps --iters 10000 --out runs/games.png
+    accord games persuade problem.json --json     # Bayesian persuasion (accord/games/persuasion.py)
+    accord games contract instance.json --json    # hidden-action contracts (accord/games/contracts.py)
+    accord games vote profile.json --json         # social choice (accord/games/social_choice.py)
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def register(subparsers) -> None:
     common(plot)
     plot.add_argument("--out", default="games.png", help="PNG path (default games.png)")
     plot.set_defaults(func=run_plot)
+    register_design(sub)
     parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
 
 
@@ -121,3 +125,77 @@ def run_plot(args) -> int:
     plt.close(fig)
     print(f"wrote {out}")
     return 0
+
+
+# ------------------------------------------------------------------ persuasion, contracts, social choice (JSON in)
+
+def register_design(sub) -> None:
+    """`persuade`, `contract` and `vote`: read one JSON problem, print the exact solution (formats: docs/games.md)."""
+    for name, func, what in (("persuade", run_persuade, "Sender-optimal Bayesian persuasion scheme (obedience LP)"),
+                             ("contract", run_contract, "cheapest contract per action, optimal and best linear contract"),
+                             ("vote", run_vote, "social-choice winners, Kemeny order and maximal lottery")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("file", help="problem as a JSON object (see docs/games.md)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=func)
+
+
+def _read_json(path: str) -> dict:
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise AccordError(f"{path} is not a text file") from None
+    if not text.strip():
+        raise AccordError(f"{path} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AccordError(f"{path}: malformed JSON: {error}") from None
+
+
+def _print(record: dict, as_json: bool, lines: list[str]) -> int:
+    print(json.dumps(record) if as_json else "\n".join(lines))
+    return 0
+
+
+def run_persuade(args) -> int:
+    from accord.games.persuasion import problem_from_json, solution_to_json, solve_persuasion
+
+    problem = problem_from_json(_read_json(args.file))
+    record = solution_to_json(problem, solve_persuasion(problem))
+    lines = [f"sender value {record['sender_value']:.6g}  (no information {record['value_no_information']:.6g}, "
+             f"full information {record['value_full_information']:.6g}); receiver value {record['receiver_value']:.6g}"]
+    for state, row in record["scheme"].items():
+        lines.append(f"  state {state}: " + "  ".join(f"P({a})={p:.4g}" for a, p in row.items()))
+    for action, posterior in record["posteriors"].items():
+        lines.append(f"  after '{action}' (prob {record['signal_probability'][action]:.4g}): posterior "
+                     + "  ".join(f"{s}={p:.4g}" for s, p in posterior.items()))
+    return _print(record, args.json, lines)
+
+
+def run_contract(args) -> int:
+    from accord.games.contracts import instance_from_json, report
+
+    record = report(instance_from_json(_read_json(args.file)))
+    lines = [f"optimal: implement {record['optimal']['action']} with payments {record['optimal']['payment']}, "
+             f"principal utility {record['optimal']['principal_utility']:.6g}",
+             f"best linear: alpha={record['linear']['alpha']:.6g} -> {record['linear']['action']}, "
+             f"principal utility {record['linear']['principal_utility']:.6g}  (gap {record['gap']:.6g}, "
+             f"ratio {record['ratio']:.6g})"]
+    for row in record["actions"]:
+        lines.append(f"  {row['action']}: " + (f"cheapest expected payment {row['expected_payment']:.6g}, "
+                                               f"payments {row['payment']}" if row["implementable"]
+                                               else "not implementable"))
+    return _print(record, args.json, lines)
+
+
+def run_vote(args) -> int:
+    from accord.games.social_choice import SCORE_RULES, profile_from_json, report
+
+    record = report(profile_from_json(_read_json(args.file)))
+    lines = [f"{rule:12s} {record[rule]['winner']}   scores {record[rule]['scores']}" for rule in SCORE_RULES]
+    lines.append(f"condorcet    {record['condorcet_winner'] or '(none: a majority cycle)'}")
+    if "kemeny" in record:
+        lines.append(f"kemeny       {' > '.join(record['kemeny']['order'])}")
+    lines.append("maximal lottery " + "  ".join(f"{c}={p:.4g}" for c, p in record["maximal_lottery"].items()))
+    return _print(record, args.json, lines)

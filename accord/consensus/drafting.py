@@ -1,13 +1,17 @@
-"""Drafting resolutions: any model, any method of accord.decoding (base, pref, la, amulet).
+"""Drafting resolutions: any model, any method of accord.decoding (base, pref, la, amulet), under a protocol
+(accord.consensus.protocols: the paper's by default).
 
-The plain prompt (the question) gives the background, the title and every party's stance and asks for
-one paragraph beginning "The European Parliament". The goal's requirement (seat shares, threshold, veto
-party, principle) is the *preference*: the pref prompt appends it to the question, la/amulet contrast the
-two streams per token, and base never sees it (the baseline without the goal).
+The drafting prompt gives the background, the title, every party's stance and, by default, one adopted
+resolution of another record of the same topic as an example (never the task's own record: that would
+leak the answer), then the goal and the closing request for one paragraph beginning "The European
+Parliament". Two prompts are built per (task, goal): the one with the goal and the same one without the
+goal text. Under the paper's protocol every method drafts from the prompt with the goal (base and pref
+alike); la and amulet contrast it at every token with the prompt without the goal. Under accord's earlier
+protocol base drafts without the goal. The two prompts share every token before the goal, which the
+llama.cpp backend evaluates once for both streams.
 
 Both streams are prefilled with "The European Parliament" after the assistant turn starts, so every
-draft begins with it. An optional one-shot example is the adopted resolution of another record of the
-same topic; the task's own record is never used (it would leak the answer).
+draft begins with it.
 """
 
 from __future__ import annotations
@@ -17,15 +21,10 @@ import time
 from dataclasses import dataclass
 
 from accord.consensus.data import Task
-from accord.consensus.goals import requirement
-from accord.decoding.methods import MethodConfig, build_prompts, combiner
+from accord.consensus.protocols import OPENING, PAPER, Protocol, goal_text
+from accord.decoding.methods import MethodConfig, combiner
 from accord.errors import AccordError
 from accord.lm.base import LanguageModel, SamplingConfig
-
-OPENING = "The European Parliament"
-SYSTEM_PROMPT = "You are an experienced drafter of European Parliament resolutions."
-EXAMPLE_CHARS = 900
-PREFERENCE_TEMPLATE = "Voting goal (shape the measures to meet it; do not restate it): {preference}"
 
 
 @dataclass
@@ -38,15 +37,8 @@ class Draft:
     example_id: str | None = None
 
 
-def method_config(method: str, goal_requirement: str = "", **overrides) -> MethodConfig:
-    """A MethodConfig whose preference is the goal's requirement."""
-    overrides.setdefault("system_prompt", SYSTEM_PROMPT)
-    overrides.setdefault("preference_template", PREFERENCE_TEMPLATE)
-    return MethodConfig(method=method, preference=goal_requirement, **overrides)
-
-
-def goal_requirement(task: Task, goal: str) -> str:
-    return requirement(goal, [p.name for p in task.parties], task.seat_weights, task.veto_party)
+def goal_requirement(task: Task, goal: str, protocol: Protocol = PAPER) -> str:
+    return goal_text(protocol, goal, [p.name for p in task.parties], task.seat_weights, task.veto_party)
 
 
 def pick_example(task: Task, pool: list[Task], rng: random.Random) -> Task | None:
@@ -62,19 +54,42 @@ def pick_example(task: Task, pool: list[Task], rng: random.Random) -> Task | Non
     return unique[sorted(unique)[rng.randrange(len(unique))]]
 
 
-def drafting_question(task: Task, example: Task | None = None) -> str:
+def drafting_parts(task: Task, example: Task | None, protocol: Protocol) -> list[str]:
+    """The blocks of the drafting prompt before the goal: background, title, stances, the example."""
     if example is not None and (example.id == task.id or example.resolution.strip() == task.resolution.strip()):
         raise AccordError(f"the one-shot example for {task.topic}/{task.id} is the task's own record")
     stances = "\n".join(f"- {p.name}: {p.stance}" for p in task.parties)
     parts = [f"Background: {task.background}", f"Title: {task.title}", f"Stances of the party groups:\n{stances}"]
     if example is not None:
         text = example.resolution.strip()
-        if len(text) > EXAMPLE_CHARS:
-            text = text[:EXAMPLE_CHARS].rsplit(" ", 1)[0] + " ..."
-        parts.append(f"For illustration, a resolution adopted on another {task.topic} issue:\n{text}")
-    parts.append(f"Write the resolution the European Parliament could adopt on this issue, balancing the "
-                 f"stances above: one paragraph of concrete, feasible measures, beginning \"{OPENING}\".")
-    return "\n\n".join(parts)
+        if protocol.example_chars and len(text) > protocol.example_chars:
+            text = text[:protocol.example_chars].rsplit(" ", 1)[0] + " ..."
+        parts.append(f"{protocol.example_header.format(topic=task.topic)}\n{text}")
+    return parts
+
+
+def drafting_question(task: Task, example: Task | None = None, protocol: Protocol = PAPER) -> str:
+    """The user text of the drafting prompt without the goal."""
+    return "\n\n".join(drafting_parts(task, example, protocol) + [protocol.instruction.format(opening=OPENING)])
+
+
+def drafting_texts(task: Task, goal: str, protocol: Protocol, example: Task | None = None) -> tuple[str, str]:
+    """(user text without the goal, user text with the goal); they agree up to where the goal starts."""
+    parts = drafting_parts(task, example, protocol)
+    instruction = protocol.instruction.format(opening=OPENING)
+    goal_block = protocol.goal_template.format(goal=goal_requirement(task, goal, protocol))
+    without = "\n\n".join(parts + [instruction])
+    if protocol.goal_before_instruction:
+        return without, "\n\n".join(parts + [goal_block, instruction])
+    return without, f"{without}\n{goal_block}"
+
+
+def drafting_prompts(lm: LanguageModel, task: Task, goal: str, protocol: Protocol,
+                     example: Task | None = None) -> tuple[str, str]:
+    """(prompt without the goal, prompt with the goal), chat-formatted and prefilled with the opening."""
+    without, with_goal = drafting_texts(task, goal, protocol, example)
+    system = protocol.drafter_system or None
+    return lm.chat_prompt(without, system=system) + OPENING, lm.chat_prompt(with_goal, system=system) + OPENING
 
 
 def finish_draft(continuation: str) -> str:
@@ -85,29 +100,32 @@ def finish_draft(continuation: str) -> str:
     return " ".join(text.split())
 
 
+def method_config(method: str, method_overrides: dict | None = None) -> MethodConfig:
+    """The method's hyper-parameters (la / amulet); the preference texts come from the protocol."""
+    return MethodConfig(method=method, preference="<goal>", **dict(method_overrides or {}))
+
+
 def draft_resolutions(lm: LanguageModel, tasks: list[Task], goals: list[str], method: str,
                       sampling: SamplingConfig, examples: list[Task | None] | None = None,
-                      method_overrides: dict | None = None) -> list[Draft]:
+                      method_overrides: dict | None = None, protocol: Protocol = PAPER) -> list[Draft]:
     """Draft one resolution per (task, goal) pair, as one batch."""
     if len(tasks) != len(goals):
         raise AccordError("tasks and goals must pair up one to one")
     if not tasks:
         return []
     examples = examples or [None] * len(tasks)
-    plains, prefs, configs = [], [], []
-    for task, goal, example in zip(tasks, goals, examples):
-        config = method_config(method, goal_requirement(task, goal), **dict(method_overrides or {}))
-        plain, pref = build_prompts(lm, drafting_question(task, example), config)
-        plains.append(plain + OPENING)
-        prefs.append(pref + OPENING)
-        configs.append(config)
+    config = method_config(method, method_overrides)
+    prompts = [drafting_prompts(lm, task, goal, protocol, example)
+               for task, goal, example in zip(tasks, goals, examples)]
+    without = [plain for plain, _ in prompts]
+    with_goal = [pref for _, pref in prompts]
     start = time.perf_counter()
     if method == "base":
-        generations = lm.generate(plains, sampling)
+        generations = lm.generate(with_goal if protocol.base_sees_goal else without, sampling)
     elif method == "pref":
-        generations = lm.generate(prefs, sampling)
+        generations = lm.generate(with_goal, sampling)
     else:
-        generations = lm.generate_two_streams(plains, prefs, combiner(configs[0]), sampling)
+        generations = lm.generate_two_streams(without, with_goal, combiner(config), sampling)
     seconds = (time.perf_counter() - start) / len(tasks)
     return [Draft(finish_draft(g.text), g.finish_reason, g.num_tokens, seconds,
                   example.id if example is not None else None)
@@ -115,7 +133,7 @@ def draft_resolutions(lm: LanguageModel, tasks: list[Task], goals: list[str], me
 
 
 def method_parameters(method: str, method_overrides: dict | None = None) -> dict:
-    """The method's hyper-parameters for the run record (the preference itself varies per task)."""
-    config = method_config(method, "<goal requirement>", **dict(method_overrides or {}))
-    return {k: v for k, v in config.parameters().items() if k != "preference"}
-
+    """The method's hyper-parameters for the run record (the prompt texts are the protocol's)."""
+    config = method_config(method, method_overrides)
+    return {k: v for k, v in config.parameters().items()
+            if k not in ("preference", "system_prompt", "preference_template")}

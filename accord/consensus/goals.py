@@ -8,8 +8,7 @@ Every party i rates a resolution s_i in 0..9 and holds seat share w_i (sum 1); V
 - rawlsian:        value = min_i s_i   (the worst-off party)
 - utilitarian:     value = mean_i s_i  (every party counted equally)
 
-Each goal also words its requirement for the drafting prompt (seat shares as percentages, the veto party
-named, the principle spelled out).
+How each goal is worded for the drafter depends on the protocol (accord.consensus.protocols).
 
     >>> evaluate("veto", [6, 4], [0.5, 0.5], veto_index=0)["passed"]
     True
@@ -85,35 +84,9 @@ def evaluate(goal: str, scores, weights, veto_index: int | None = None) -> dict:
     return GoalResult(goal, vote, value, passed).as_dict()
 
 
-def _percent(weight: float) -> str:
-    return f"{weight * 100:.0f}%"
-
-
-def seat_sentence(names: list[str], weights: list[float]) -> str:
-    return ", ".join(f"{name} {_percent(w)}" for name, w in zip(names, weights))
-
-
 def requirement(goal: str, names: list[str], weights: list[float], veto_party: str | None = None) -> str:
-    """The goal's requirement, worded for the drafting prompt."""
-    seats = seat_sentence(names, weights)
-    if goal == "simple_majority":
-        return (f"The resolution is adopted by simple majority. Seat shares: {seats}. Each party rates it from 0 "
-                "to 9, and the seat-weighted average rating must reach at least 5, so write a text that parties "
-                "holding most of the seats will support.")
-    if goal == "two_thirds":
-        return (f"The resolution needs a two-thirds supermajority. Seat shares: {seats}. Each party rates it "
-                "from 0 to 9, and the seat-weighted average rating must reach at least 6.67, so write a text "
-                "that parties holding at least two thirds of the seats will firmly support.")
-    if goal == "veto":
-        if not veto_party:
-            raise AccordError("the veto goal needs the veto party")
-        return (f"The resolution needs a simple majority and {veto_party} holds a veto. Seat shares: {seats}. "
-                f"It passes only if {veto_party} rates it at least 6 out of 9 and the seat-weighted average "
-                f"rating reaches at least 5, so secure the support of {veto_party} and of most seats.")
-    if goal == "rawlsian":
-        return ("Follow the Rawlsian maximin principle: make the least satisfied party as satisfied as "
-                f"possible, whatever its size. Parties: {', '.join(names)}.")
-    if goal == "utilitarian":
-        return ("Follow the utilitarian principle: make the parties' average satisfaction as high as possible, "
-                f"counting every party equally whatever its size. Parties: {', '.join(names)}.")
-    raise AccordError(f"unknown goal {goal!r}; choose from {', '.join(GOALS)}")
+    """The goal's requirement as accord's earlier protocol words it for the drafter (see
+    accord.consensus.protocols.goal_text for any protocol)."""
+    from accord.consensus.protocols import ACCORD, goal_text
+
+    return goal_text(ACCORD, goal, names, weights, veto_party)

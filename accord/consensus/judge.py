@@ -1,10 +1,11 @@
 """Voting: each party's judge rates a resolution 0-9 by constrained choice over the ten digits.
 
-The judge reads the background, the resolution and the rating rubric (how well does the resolution capture
-the stance below with feasible, specific measures, 0-9). That is the shared prefix, computed once per
+The judge reads the background, the resolution and the protocol's rating rubric (under the paper's
+protocol three bands, 0-3 / 4-6 / 7-9, each with its criteria; see accord.consensus.protocols). That is the
+shared prefix, computed once per
 resolution and reused by every party through `lm.choice_logprobs(..., prefix=...)`. Then comes one
 party's stance and a short answer cue. Keeping the rubric in the prefix leaves only the stance to be
-evaluated per party (on real EuroCon tasks the stance is ~190 tokens, the rubric ~40). The score is read
+evaluated per party (on real EuroCon tasks the stance is ~190 tokens). The score is read
 from the log-probabilities of the tokens "0".."9": the argmax digit is the party's vote, the expected
 digit is recorded too, with the full distribution. Nothing is parsed from free text.
 
@@ -21,19 +22,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from accord.consensus.data import Task
+from accord.consensus.protocols import PAPER, Protocol
 from accord.errors import AccordError
 from accord.lm.base import LanguageModel, normalize_choices
 
 DIGITS = [str(d) for d in range(10)]
-JUDGE_SYSTEM = "You are a policy adviser of a party group in the European Parliament."
-RUBRIC = ("Rate how well the proposed resolution captures the stance of the party group below with "
-          "feasible, specific measures, on a scale from 0 to 9: 0 means not at all, 9 means fully.")
-ANSWER_CUE = "Answer with a single digit from 0 to 9."
+JUDGE_SYSTEM = PAPER.judge_system
+RUBRIC = PAPER.rubric
+ANSWER_CUE = PAPER.answer_cue
 
 
-def judge_prompt_settings() -> dict:
+def judge_prompt_settings(protocol: Protocol = PAPER) -> dict:
     """The judge's prompt texts, recorded with a run so that a resume never mixes two prompts."""
-    return {"system": JUDGE_SYSTEM, "rubric": RUBRIC, "answer_cue": ANSWER_CUE}
+    return protocol.judge_texts()
 
 
 @dataclass
@@ -51,10 +52,10 @@ class Vote:
                 "distribution": [round(p, 6) for p in self.distribution], "source": self.source}
 
 
-def judge_texts(task: Task, resolution: str) -> tuple[str, list[str]]:
+def judge_texts(task: Task, resolution: str, protocol: Protocol = PAPER) -> tuple[str, list[str]]:
     """(shared user text, one party-specific user text per party); the full user message is their join."""
-    common = f"Background: {task.background}\n\nProposed resolution: {resolution}\n\n{RUBRIC}\n\n"
-    parties = [f"Stance of the {p.name} group: {p.stance}\n\n{ANSWER_CUE}" for p in task.parties]
+    common = f"Background: {task.background}\n\nProposed resolution: {resolution}\n\n{protocol.rubric}\n\n"
+    parties = [f"Stance of the {p.name} group: {p.stance}\n\n{protocol.answer_cue}" for p in task.parties]
     return common, parties
 
 
@@ -91,12 +92,13 @@ def votes_from_logprobs(names: list[str], logprobs: np.ndarray, sources: list[st
     return votes
 
 
-def judge_resolution(lm: LanguageModel, task: Task, resolution: str) -> tuple[list[Vote], float]:
+def judge_resolution(lm: LanguageModel, task: Task, resolution: str,
+                     protocol: Protocol = PAPER) -> tuple[list[Vote], float]:
     """Every party's vote on one resolution (one constrained-choice call) and the seconds it took."""
     if not resolution.strip():
         raise AccordError(f"empty resolution for {task.topic}/{task.id}")
-    common, specifics = judge_texts(task, resolution)
-    prefix, suffixes = split_prompts(lm, common, specifics)
+    common, specifics = judge_texts(task, resolution, protocol)
+    prefix, suffixes = split_prompts(lm, common, specifics, system=protocol.judge_system)
     start = time.perf_counter()
     try:
         logprobs = lm.choice_logprobs(suffixes, DIGITS, prefix=prefix)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.consensus.goals import GOALS, VOTING_GOALS
+from accord.consensus.validate import run_validation_line
 from accord.errors import AccordError
 from accord.runs import ResultStore
 from accord.stats import bootstrap_ci
@@ -59,25 +60,29 @@ def seat_favour(records: list[dict], resamples: int = 1000, seed: int = 0, score
             "n": len(pairs)}
 
 
-def summarize(records: list[dict], seed: int = 0) -> list[dict]:
-    """One row per (goal, parties, topic), plus an all-topics row per (goal, parties)."""
+def summarize(records: list[dict], seed: int = 0, vote: str = "argmax") -> list[dict]:
+    """One row per (goal, parties, topic), plus an all-topics row per (goal, parties). `vote` is the reading
+    the intervals are computed on ("argmax" digit or "expected" digit); `other` is the metric under the
+    other reading."""
+    main, second = ("expected_value", "value") if vote == "expected" else ("value", "expected_value")
     groups: dict[tuple, list[float]] = {}
-    expected: dict[tuple, list[float]] = {}
+    others: dict[tuple, list[float]] = {}
     for record in records:
         if not record.get("usable"):
             continue
         for topic in (ALL, record["topic"]):
-            groups.setdefault((record["goal"], record["parties"], topic), []).append(record["value"])
-            expected.setdefault((record["goal"], record["parties"], topic), []).append(
-                record.get("expected_value", record["value"]))
+            groups.setdefault((record["goal"], record["parties"], topic), []).append(
+                record.get(main, record["value"]))
+            others.setdefault((record["goal"], record["parties"], topic), []).append(
+                record.get(second, record["value"]))
     order = {goal: i for i, goal in enumerate(GOALS)}
     rows = []
     for (goal, parties, topic), values in sorted(groups.items(),
                                                  key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2] != ALL, kv[0][2])):
         mean, low, high = bootstrap_ci(values, seed=seed)
         rows.append({"goal": goal, "parties": parties, "topic": topic, "metric": metric_name(goal),
-                     "n": len(values), "mean": mean, "low": low, "high": high,
-                     "expected": float(np.mean(expected[(goal, parties, topic)]))})
+                     "n": len(values), "mean": mean, "low": low, "high": high, "vote": vote,
+                     "other": float(np.mean(others[(goal, parties, topic)]))})
     return rows
 
 
@@ -86,16 +91,17 @@ def metric_name(goal: str) -> str:
 
 
 def format_table(rows: list[dict], topics: bool = True) -> str:
-    """The summary table; E-score is the same metric computed from the judges' expected scores."""
+    """The summary table on the run's vote reading; the last column is the same metric on the other reading."""
     shown = [r for r in rows if topics or r["topic"] == ALL]
     if not shown:
         return "(no usable results)"
-    header = f"{'goal':<16} {'parties':>7} {'topic':<34} {'metric':<10} {'n':>4} {'value':>6}  {'95% CI':<14} {'E-score':>7}"
+    other = "argmax" if shown[0].get("vote") == "expected" else "E-score"
+    header = f"{'goal':<16} {'parties':>7} {'topic':<34} {'metric':<10} {'n':>4} {'value':>6}  {'95% CI':<14} {other:>7}"
     lines = [header, "-" * len(header)]
     for r in shown:
         interval = f"[{r['low']:.2f}, {r['high']:.2f}]"
         lines.append(f"{r['goal']:<16} {r['parties']:>7} {r['topic'][:34]:<34} {r['metric']:<10} {r['n']:>4} "
-                     f"{r['mean']:>6.2f}  {interval:<14} {r['expected']:>7.2f}")
+                     f"{r['mean']:>6.2f}  {interval:<14} {r['other']:>7.2f}")
     return "\n".join(lines)
 
 
@@ -192,7 +198,9 @@ def make_report(run_dir: str | Path, seed: int = 0, topics: bool = True) -> tupl
     """Text report; writes report.json, report.png and report.html into the run folder."""
     run_dir = Path(run_dir)
     metadata, records = load_run(run_dir)
-    rows = summarize(records, seed)
+    settings = metadata.get("settings", {})
+    vote = settings.get("vote", "argmax")
+    rows = summarize(records, seed, vote)
     favour = {key: seat_favour(records, seed=seed, score=key) for key in ("score", "expected")}
     unusable = sum(1 for r in records if not r.get("usable"))
     png = chart_png(rows)
@@ -200,10 +208,12 @@ def make_report(run_dir: str | Path, seed: int = 0, topics: bool = True) -> tupl
     (run_dir / "report.html").write_text(html_page(metadata, rows, favour, png, records), encoding="utf-8")
     summary = {"rows": rows, "seat_favour": favour, "records": len(records), "unusable": unusable}
     (run_dir / "report.json").write_text(json.dumps(summary, indent=1))
-    settings = metadata.get("settings", {})
-    head = (f"{len(records)} resolutions · drafter {settings.get('drafter', {}).get('name', '?')} "
-            f"({settings.get('method', '?')}) · judge {settings.get('judge', {}).get('name', '?')}")
-    text = "\n".join([head, format_table(rows, topics), format_favours(favour)]
+    head = (f"{len(records)} resolutions · protocol {settings.get('protocol', 'accord')} · drafter "
+            f"{settings.get('drafter', {}).get('name', '?')} ({settings.get('method', '?')}) · judge "
+            f"{settings.get('judge', {}).get('name', '?')} · vote {vote} digit")
+    summary["judge_validation"] = run_validation_line(settings)
+    (run_dir / "report.json").write_text(json.dumps(summary, indent=1))
+    text = "\n".join([head, summary["judge_validation"], format_table(rows, topics), format_favours(favour)]
                      + ([f"{unusable} resolutions had an unusable judgement and are left out"] if unusable else [])
                      + [f"chart: {run_dir / 'report.png'}  page: {run_dir / 'report.html'}"])
     return text, summary

@@ -2,8 +2,9 @@
 record per finished item to out/results.jsonl (accord.runs.ResultStore).
 
 A rerun with the same settings resumes: finished items are skipped, and a kill loses at most the batch in
-flight (nothing finished is repeated). run.json records drafter, judge, method and its parameters,
-sampling, seed, versions and the hash of the data files (accord.runs.write_run_metadata).
+flight (nothing finished is repeated). run.json records the protocol with all its texts, drafter, judge,
+the vote reading, method and its parameters, sampling, seed, versions and the hash of the data files
+(accord.runs.write_run_metadata), so a resume under another protocol or judge is refused.
 
 `rejudge_run` lets another judge (or the current judge prompt) vote again on the drafts of a finished run.
 """
@@ -21,12 +22,18 @@ from accord.consensus.data import PARTY_COUNTS, Task, data_files, load_tasks, re
 from accord.consensus.drafting import Draft, draft_resolutions, method_parameters, pick_example
 from accord.consensus.goals import GOALS, evaluate
 from accord.consensus.judge import judge_prompt_settings, judge_resolution
+from accord.consensus.protocols import DEFAULT_PROTOCOL, get_protocol
 from accord.decoding.methods import METHODS
 from accord.errors import AccordError
 from accord.lm.base import LanguageModel, SamplingConfig
 from accord.runs import ResultStore, sha256_files, write_run_metadata
 
 RESULTS = "results.jsonl"
+DEFAULT_JUDGE = "qwen2.5-coder-1.5b"
+"""The packaged model that validates best at a speed the main job affords (docs/consensus.md)."""
+VOTE_READINGS = ("expected", "argmax")
+DEFAULT_VOTE = "expected"
+"""The expected digit: the argmax saturates at one digit (docs/consensus.md, judge validation)."""
 
 
 @dataclass
@@ -34,10 +41,14 @@ class RunConfig:
     data: str | None = None
     parties: list[int] = field(default_factory=lambda: [2])
     goals: list[str] = field(default_factory=lambda: list(GOALS))
+    protocol: str = DEFAULT_PROTOCOL
+    """paper (the paper's prompts and defaults) or accord (this project's earlier texts)."""
     method: str = "pref"
     model: str = "qwen2.5-coder-0.5b"
-    judge: str | None = None
-    """Judge model (default: the drafter)."""
+    judge: str = DEFAULT_JUDGE
+    """Judge model; the drafter only when named here."""
+    vote: str = DEFAULT_VOTE
+    """How a party's vote is read from the judge's digit distribution: expected (mean digit) or argmax."""
     backend: str = "auto"
     dtype: str = "auto"
     limit: int | None = None
@@ -45,14 +56,23 @@ class RunConfig:
     sample: bool = False
     """With `limit`: a seeded random subset of the tasks (across topics) instead of the first ones."""
     seed: int = 0
-    max_new_tokens: int = 120
+    max_new_tokens: int | None = None
+    """Draft length cap (None: the protocol's, 512 for paper)."""
     temperature: float = 0.0
     batch_size: int = 16
-    one_shot: bool = False
+    one_shot: bool | None = None
+    """Show one adopted resolution of the same topic (None: the protocol's default, on for paper)."""
     skip_invalid: bool = False
     from_topics: bool = False
 
     def __post_init__(self):
+        protocol = get_protocol(self.protocol)
+        if self.max_new_tokens is None:
+            self.max_new_tokens = protocol.max_new_tokens
+        if self.one_shot is None:
+            self.one_shot = protocol.one_shot
+        if self.vote not in VOTE_READINGS:
+            raise AccordError(f"unknown vote reading {self.vote!r}; choose from {', '.join(VOTE_READINGS)}")
         if self.method not in METHODS:
             raise AccordError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
         bad = [k for k in self.parties if k not in PARTY_COUNTS]
@@ -93,7 +113,8 @@ def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: L
         data=str(root), data_sha256=sha256_files(files), data_files=len(files),
         drafter=model_settings(drafter), judge=model_settings(judge),
         method_parameters=method_parameters(config.method),
-        judge_prompt=judge_prompt_settings(),
+        protocol_texts=get_protocol(config.protocol).texts(),
+        judge_prompt=judge_prompt_settings(get_protocol(config.protocol)),
         sampling=asdict(SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                        seed=config.seed)),
     )
@@ -129,8 +150,10 @@ def make_record(task: Task, goal: str, draft, votes, judge_seconds: float, metho
 def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel, judge: LanguageModel | None = None,
                   progress: bool = True, stop_after: int | None = None) -> ResultStore:
     """Run (or resume) the benchmark into out_dir. `stop_after` appends at most that many items, then
-    returns (used by tests to simulate a crash)."""
+    returns (used by tests to simulate a crash). Without a `judge` the drafter judges (tests; the command
+    line loads config.judge)."""
     judge = judge or drafter
+    protocol = get_protocol(config.protocol)
     root = resolve_data_dir(config.data)
     chosen = select_tasks(config, root)
     write_run_metadata(out_dir, run_settings(config, root, drafter, judge))
@@ -156,9 +179,9 @@ def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel
                 examples = [pick_example(task, pool, random.Random(f"{config.seed}|{task.key}"))
                             for task, _, pool in batch]
             drafts = draft_resolutions(drafter, [t for t, _, _ in batch], [g for _, g, _ in batch], config.method,
-                                       sampling, examples)
+                                       sampling, examples, protocol=protocol)
             for (task, goal, _), draft in zip(batch, drafts):
-                votes, seconds = judge_resolution(judge, task, draft.text)
+                votes, seconds = judge_resolution(judge, task, draft.text, protocol)
                 store.append(make_record(task, goal, draft, votes, seconds, config.method))
                 appended += 1
                 bar.update(1)
@@ -193,6 +216,7 @@ def rejudge_run(source_dir: str | Path, out_dir: str | Path, judge: LanguageMode
     results_path = source_dir / RESULTS
     try:
         config = RunConfig(data=source["data"], parties=source["parties"], goals=source["goals"],
+                           protocol=source.get("protocol", "accord"), vote=source.get("vote", "argmax"),
                            method=source["method"], limit=source["limit"], sample=source.get("sample", False),
                            seed=source["seed"],
                            skip_invalid=source["skip_invalid"], from_topics=source["from_topics"])
@@ -204,7 +228,8 @@ def rejudge_run(source_dir: str | Path, out_dir: str | Path, judge: LanguageMode
         raise AccordError(f"the data in {root} changed since the run in {source_dir}; cannot match its tasks")
     tasks = {item_key(task, goal): task for tasks, _ in select_tasks(config, root).values()
              for task in tasks for goal in config.goals}
-    settings = dict(source, judge=model_settings(judge), judge_prompt=judge_prompt_settings(),
+    protocol = get_protocol(config.protocol)
+    settings = dict(source, judge=model_settings(judge), judge_prompt=judge_prompt_settings(protocol),
                     drafts_from={"run": str(source_dir.resolve()),
                                  "settings_sha256": hashlib.sha256(json.dumps(source, sort_keys=True).encode())
                                  .hexdigest()})
@@ -224,7 +249,7 @@ def rejudge_run(source_dir: str | Path, out_dir: str | Path, judge: LanguageMode
             draft = Draft(text=record["draft"], finish_reason=record["finish_reason"],
                           num_tokens=record["draft_tokens"], seconds=record["seconds"]["draft"],
                           example_id=record.get("example_id"))
-            votes, seconds = judge_resolution(judge, task, draft.text)
+            votes, seconds = judge_resolution(judge, task, draft.text, protocol)
             store.append(make_record(task, record["goal"], draft, votes, seconds, record["method"]))
             bar.update(1)
             if stop_after is not None and appended >= stop_after:

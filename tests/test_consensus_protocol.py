@@ -1,0 +1,175 @@
+"""EuroCon protocols (paper / accord) and the judge validation: what the drafter and the judge get under the
+paper's protocol, run.json records the protocol, known-answer judge checks with scripted judges, and the
+happy paths of `accord consensus run / report / rejudge / validate-judge` on the tiny model."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from accord.consensus import data as cdata
+from accord.consensus.data import SAMPLE_DIR, load_tasks
+from accord.consensus.drafting import drafting_texts, pick_example
+from accord.consensus.judge import judge_texts
+from accord.consensus.protocols import ACCORD, PAPER, PROTOCOLS, goal_text
+from accord.consensus.run import RunConfig, run_consensus
+from accord.consensus.validate import (outcomes, run_validation_line, side_text, summarize_validation,
+                                       validate_judge)
+from accord.errors import AccordError
+
+
+def sample_task(k=4):
+    return load_tasks(SAMPLE_DIR, k)[0]
+
+
+# ---- what the drafter gets ----------------------------------------------------------------------------
+
+def test_paper_drafting_prompt_keeps_the_papers_information_and_nothing_more():
+    tasks = load_tasks(SAMPLE_DIR, 2) + load_tasks(SAMPLE_DIR, 4)
+    task = next(t for t in tasks if pick_example(t, tasks, random.Random(0)) is not None)
+    example = pick_example(task, tasks, random.Random(0))
+    for goal in ("simple_majority", "two_thirds", "veto", "rawlsian", "utilitarian"):
+        without, with_goal = drafting_texts(task, goal, PAPER, example)
+        for text in (task.background, task.title, example.resolution.strip(), *(p.stance for p in task.parties)):
+            assert text in with_goal
+        assert task.resolution.strip() not in with_goal  # never the task's own record
+        assert "The European Parliament" in with_goal and "opposing stances" in with_goal
+        assert "0 to 9" not in with_goal and "6.67" not in with_goal and "rates" not in with_goal
+        seats = [f"{p.name} {round(w * 100)}%" for p, w in zip(task.parties, task.seat_weights)]
+        if goal in ("rawlsian", "utilitarian"):
+            assert not any(s in with_goal for s in seats)  # the principles come without seat shares
+        else:
+            assert all(s in with_goal for s in seats) and "not real numbers of seats" in with_goal
+        # the two prompts agree up to the goal; the prompt without the goal has no goal text at all
+        goal_block = goal_text(PAPER, goal, [p.name for p in task.parties], task.seat_weights, task.veto_party)
+        at = with_goal.index(goal_block)
+        assert without[:at] == with_goal[:at] and goal_block not in without and "Goal:" not in without
+    without, with_goal = drafting_texts(task, "two_thirds", PAPER, example)
+    assert "more than two thirds of the members" in with_goal
+    assert "the {} group holds a veto".format(task.veto_party) in drafting_texts(task, "veto", PAPER, example)[1]
+    assert "Rawlsian" in drafting_texts(task, "rawlsian", PAPER)[1]
+
+
+def test_accord_protocol_keeps_todays_texts():
+    task = sample_task()
+    without, with_goal = drafting_texts(task, "two_thirds", ACCORD)
+    assert with_goal.startswith(without + "\nVoting goal") and "6.67" in with_goal
+    assert ACCORD.max_new_tokens == 120 and not ACCORD.one_shot and not ACCORD.base_sees_goal
+    assert PAPER.max_new_tokens == 512 and PAPER.one_shot and PAPER.base_sees_goal
+
+
+def test_paper_judge_gets_the_banded_rubric_in_the_shared_prefix():
+    task = sample_task()
+    common, specifics = judge_texts(task, "The European Parliament agrees.", PAPER)
+    for band in ("0 to 3", "4 to 6", "7 to 9", "not a resolution scores 0", "supports or opposes"):
+        assert band in common
+    assert all(p.stance in s and PAPER.rubric not in s for p, s in zip(task.parties, specifics))
+
+
+@pytest.fixture(scope="module")
+def short_data(tmp_path_factory):
+    """A data folder with very short texts (the tiny model's tokenizer is character-level)."""
+    root = tmp_path_factory.mktemp("eurocon")
+    (root / "topics").mkdir()
+    records = [{"topic": "t", "title": f"T{i}", "background": f"Bg {i}.", "id": i, "resolution": f"Res {i}.",
+                "stances": [{"party_name": n, "choice": (i * 3 + j * 7) % 10, "stance": f"{n} wants {j}."}
+                            for j, n in enumerate("ABCD")]} for i in range(3)]
+    (root / "topics" / "t.json").write_text(json.dumps(records))
+    cdata.write_tasks(records, root, ks=(2, 4), seed=0)
+    return root
+
+
+def test_run_records_the_protocol_and_refuses_to_mix(tiny_lm, tmp_path, short_data):
+    config = RunConfig(data=str(short_data), parties=[2], goals=["veto"], method="la", model="tiny",
+                       max_new_tokens=3, limit=1)
+    assert config.protocol == "paper" and config.one_shot is True and config.vote == "expected"
+    store = run_consensus(config, tmp_path / "run", tiny_lm, progress=False)
+    settings = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
+    assert settings["protocol"] == "paper" and settings["protocol_texts"]["rubric"] == PAPER.rubric
+    assert settings["judge_prompt"]["rubric"] == PAPER.rubric and settings["one_shot"] is True
+    assert store.records[0]["example_id"] is not None
+    with pytest.raises(AccordError, match="other settings"):
+        run_consensus(RunConfig(**dict(config.__dict__, protocol="accord", max_new_tokens=3, one_shot=True)),
+                      tmp_path / "run", tiny_lm, progress=False)
+    with pytest.raises(AccordError, match="unknown vote"):
+        RunConfig(vote="median")
+    with pytest.raises(AccordError, match="unknown protocol"):
+        RunConfig(protocol="mine")
+
+
+# ---- judge validation with scripted judges ----------------------------------------------------------------
+
+class ScriptedJudge:
+    """Scores a party 8 when the resolution adopts its position or is its own task's adopted text,
+    2 otherwise; or one constant digit (`constant`)."""
+    name, backend = "scripted", "test"
+
+    def __init__(self, constant=None):
+        self.constant = constant
+
+    def chat_prompt(self, user, system=None):
+        return f"[{system}]\n{user}\n[answer]"
+
+    def choice_logprobs(self, prompts, choices, prefix=""):
+        rows = np.full((len(prompts), len(choices)), -20.0)
+        for row, suffix in enumerate(prompts):
+            party = suffix.split("Stance of the ", 1)[1].split(" group", 1)[0]
+            good = (f"adopts the position of the {party} group" in prefix) or "Res own" in prefix
+            rows[row, self.constant if self.constant is not None else (8 if good else 2)] = 0.0
+        return rows
+
+
+def test_side_texts_are_mirrors():
+    task = sample_task(2)
+    a, b = side_text(task, 0), side_text(task, 1)
+    assert a.startswith("The European Parliament") and len(a) == len(b)
+    for text in (a, b):
+        assert all(" ".join(p.stance.split()) in text for p in task.parties)
+    assert f"adopts the position of the {task.parties[0].name} group" in a
+    assert f"adopts the position of the {task.parties[1].name} group" in b
+
+
+def validation_data(tmp_path):
+    folder = tmp_path / "tasks" / "2"
+    folder.mkdir(parents=True)
+    records = [{"topic": "t", "title": f"T{i}", "background": "B", "id": i, "resolution": "Res own" if i < 3 else f"Res {i}",
+                "stances": [{"party_name": "A", "choice": 8, "stance": "a"}, {"party_name": "B", "choice": 1, "stance": "b"}],
+                "seat_weights": [0.5, 0.5], "veto_party_name": "A"} for i in range(6)]
+    (folder / "t.json").write_text(json.dumps(records))
+    return tmp_path
+
+
+def test_validation_known_answers(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCORD_CACHE", str(tmp_path / "cache"))
+    root = validation_data(tmp_path / "data")
+    settings = {"name": "scripted", "backend": "test", "source": ""}
+    result = validate_judge(ScriptedJudge(), settings, PAPER, data=root, limit=None, progress=False)
+    rates = {(c.check, c.reading): c.rate for c in result["checks"]}
+    assert rates[("side", "argmax")] == rates[("side", "expected")] == 1.0  # 6 tasks x 2 parties, all right
+    assert {c.n for c in result["checks"] if c.check == "side"} == {12}
+    # relevance: tasks 0-2 ("Res own") beat their partner only when the partner is one of tasks 3-5
+    found = outcomes(result["items"], "score")
+    assert set(found["relevance"]) <= {0.0, 0.5, 1.0} and found["real-votes"] == [0.5] * 6  # A and B tie
+    # the cached line: reliable; a constant judge scores ties (0.5) and is flagged
+    run = {"judge": settings, "judge_prompt": PAPER.judge_texts(), "vote": "expected", "protocol": "paper"}
+    assert "side check (expected reading) 1.00" in run_validation_line(run) and "reliable" in run_validation_line(run)
+    validate_judge(ScriptedJudge(constant=8), settings, PAPER, data=root, limit=None, progress=False)
+    assert "0.50" in run_validation_line(run) and "NOT RELIABLE" in run_validation_line(run)
+    other = dict(run, judge_prompt=ACCORD.judge_texts())
+    assert "NOT VALIDATED" in run_validation_line(other) and "--protocol paper" in run_validation_line(other)
+
+
+def test_real_vote_ordering_and_correlation():
+    def item(choices, adopted):
+        votes = [{"score": s, "expected": s} for s in adopted]
+        side = [{"score": 5, "expected": 5}] * 2
+        return {"choices": choices, "votes": {"adopted": votes, "side_a": side, "side_b": side}}
+
+    items = [item([8, 1], [7, 2]), item([2, 9], [3, 6]), item([5, 4], [1, 6]), item([3, 3], [4, 4])]
+    found = outcomes(items, "score")
+    assert found["real-votes"] == [1.0, 1.0, 0.0] and found["side"] == [0.5] * 8 and found["relevance"] == []
+    checks, correlations = summarize_validation(items)
+    x, y = [8, 1, 2, 9, 5, 4, 3, 3], [7, 2, 3, 6, 1, 6, 4, 4]
+    assert correlations["argmax"]["r"] == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert {c.check for c in checks} == {"side", "real-votes"}

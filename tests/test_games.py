@@ -125,7 +125,8 @@ def test_random_preference_is_valid():
 def test_cli_solve_json(capsys, tmp_path):
     from accord.cli import main
 
-    assert main(["games", "solve", "--game", "perturbed-rps", "--solver", "mpo", "--iters", "5000", "--json"]) == 0
+    assert main(["games", "solve", "--game", "perturbed-rps", "--solver", "mpo", "--iters", "5000", "--json",
+                 "--lp"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["last_exploitability"] < 1e-6 and out["lp_equilibrium"] is not None
     np.save(tmp_path / "bad.npy", np.array([[0.5, np.nan], [0.5, 0.5]]))
@@ -141,3 +142,60 @@ def test_cli_plot(tmp_path):
     out = tmp_path / "curves.png"
     assert main(["games", "plot", "--game", "rps", "--iters", "300", "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
+
+
+# ---- the paper preset and the lazy LP reference (issue 13) ---------------------------------------------------
+
+def plain_refresh_mpo(P, iters, eta, alpha, refresh_every):
+    """MPO written out independently for a preference game: MMD on A = P - 1/2 from the uniform policy,
+    pi <- softmax((log pi + eta*alpha*log rho + eta*A pi) / (1 + eta*alpha)), rho <- pi every K steps."""
+    A = P - 0.5
+    n = len(P)
+    pi, rho = np.full(n, 1.0 / n), np.full(n, 1.0 / n)
+    for k in range(1, iters + 1):
+        logits = (np.log(pi) + eta * alpha * np.log(rho) + eta * (A @ pi)) / (1.0 + eta * alpha)
+        pi = np.exp(logits - logits.max())
+        pi /= pi.sum()
+        if k % refresh_every == 0:
+            rho = pi.copy()
+    return pi
+
+
+@pytest.mark.parametrize("name", ["perturbed-rps", "random:10:3"])
+def test_paper_preset_equals_a_plain_refresh_loop(name):
+    from accord.games.solvers import PAPER_PRESET, mpo_preset
+
+    game = load_game(name)
+    options = mpo_preset("paper")
+    assert options["anderson"] == 0 and options["eta"] is not None  # plain refresh, fixed step
+    result = mpo(game, 2000, **options)
+    expected = plain_refresh_mpo(game.payoff + 0.5, 2000, PAPER_PRESET["eta"], PAPER_PRESET["alpha"],
+                                 PAPER_PRESET["refresh_every"])
+    assert np.allclose(result.last[0], expected, atol=1e-9)
+    assert result.refreshes == 2000 // PAPER_PRESET["refresh_every"]
+    # accord's accelerated default is another rule: its early iterates differ (both reach the equilibrium)
+    early = plain_refresh_mpo(game.payoff + 0.5, 40, PAPER_PRESET["eta"], PAPER_PRESET["alpha"],
+                              PAPER_PRESET["refresh_every"])
+    assert np.allclose(mpo(game, 40, **options).last[0], early, atol=1e-12)
+    assert not np.allclose(mpo(game, 40).last[0], early, atol=1e-3)
+
+
+def test_cli_names_the_rule_and_skips_the_lp_unless_asked(capsys, monkeypatch):
+    import accord.games.matrix as matrix
+    from accord.cli import main
+
+    def no_lp(*args, **kwargs):
+        raise AssertionError("the LP reference was computed without --lp")
+
+    monkeypatch.setattr(matrix, "solve_lp", no_lp)
+    assert main(["games", "solve", "--game", "random:200", "--iters", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "mpo (accord: Anderson-accelerated refresh" in out and "exact LP" not in out
+    assert main(["games", "solve", "--game", "rps", "--iters", "50", "--preset", "paper", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["solver_label"].startswith("mpo (paper: plain magnet refresh")
+    assert record["params"]["anderson"] == 0 and record["params"]["eta"] == 1.0 and record["game_value"] is None
+    calls = []
+    monkeypatch.setattr(matrix, "solve_lp", lambda A: calls.append(A.shape) or (np.ones(3) / 3, np.ones(3) / 3, 0.0))
+    assert main(["games", "solve", "--game", "rps", "--iters", "50", "--lp"]) == 0
+    assert calls == [(3, 3)] and "exact LP: game value 0" in capsys.readouterr().out

@@ -21,7 +21,7 @@ from accord.errors import AccordError
 
 def register(subparsers) -> None:
     from accord.cli import positive_float, positive_int
-    from accord.games.solvers import SOLVERS
+    from accord.games.solvers import PRESETS, SOLVERS
 
     parser = subparsers.add_parser("games", help="solve preference / zero-sum matrix games (MPO, MMD, MD, FP)")
     sub = parser.add_subparsers(dest="games_command", metavar="ACTION")
@@ -37,11 +37,17 @@ def register(subparsers) -> None:
                        help="mpo: refresh the magnet when the regularised duality gap is below this")
         p.add_argument("--anderson", type=int, metavar="M",
                        help="mpo: Anderson memory of the magnet refresh (default 10; 0 = plain refresh)")
+        p.add_argument("--preset", choices=PRESETS, default="accord",
+                       help="mpo: accord (default: Anderson-accelerated refresh, adaptive step) or paper (plain "
+                            "magnet refresh every K steps, fixed step); explicit flags override the preset")
 
     solve = sub.add_parser("solve", help="run one solver and print exploitability of last and average iterate")
     common(solve)
     solve.add_argument("--solver", choices=SOLVERS, default="mpo", help="mpo, mmd, md or fp (default mpo)")
     solve.add_argument("--json", action="store_true", help="print one JSON object")
+    solve.add_argument("--lp", action="store_true",
+                       help="also solve the game exactly by linear programming (game value, equilibrium); "
+                            "costly on large games, so off by default")
     solve.set_defaults(func=run_solve)
 
     plot = sub.add_parser("plot", help="draw exploitability vs iterations for all solvers (PNG)")
@@ -53,7 +59,9 @@ def register(subparsers) -> None:
 
 
 def _options(args, solver: str) -> dict:
-    options = {}
+    from accord.games.solvers import mpo_preset
+
+    options = mpo_preset(args.preset) if solver == "mpo" else {}
     if args.eta is not None and solver != "fp":
         options["eta"] = args.eta
     if args.alpha is not None and solver in ("mpo", "mmd"):
@@ -70,13 +78,16 @@ def run_solve(args) -> int:
     import numpy as np
 
     from accord.games.matrix import solve_lp, load_game
-    from accord.games.solvers import solve
+    from accord.games.solvers import solve, solver_label
 
     game = load_game(args.game)
-    result = solve(game, args.solver, args.iters, **_options(args, args.solver))
-    x_star, _, value = solve_lp(game.payoff) if max(game.shape) <= 2000 else (None, None, None)
+    options = _options(args, args.solver)
+    result = solve(game, args.solver, args.iters, **options)
+    x_star, _, value = solve_lp(game.payoff) if args.lp else (None, None, None)
+    label = solver_label(args.solver, options)
     record = {
         "game": game.name, "shape": list(game.shape), "symmetric": game.symmetric, "solver": args.solver,
+        "solver_label": label, "preset": args.preset if args.solver == "mpo" else None,
         "iters": args.iters, "params": result.params, "last_exploitability": result.last_exploitability,
         "average_exploitability": result.average_exploitability, "seconds": result.seconds,
         "refreshes": result.refreshes, "game_value": value,
@@ -87,10 +98,12 @@ def run_solve(args) -> int:
     if args.json:
         print(json.dumps(record))
     else:
-        print(f"{game.name} {game.shape[0]}x{game.shape[1]}  solver={args.solver}  iters={args.iters}  "
+        print(f"{game.name} {game.shape[0]}x{game.shape[1]}  solver={label}  iters={args.iters}  "
               f"{result.seconds:.2f}s")
         print(f"exploitability  last iterate {result.last_exploitability:.3e}   "
               f"average iterate {result.average_exploitability:.3e}")
+        if args.lp:
+            print(f"exact LP: game value {value:.6g}")
     return 0
 
 
@@ -112,7 +125,8 @@ def run_plot(args) -> int:
         result = solve(game, solver, args.iters, **_options(args, solver))
         its = [row["iteration"] for row in result.curve]
         floor = 1e-16
-        ax.loglog(its, [max(r["last"], floor) for r in result.curve], label=f"{solver} last")
+        name = f"mpo ({args.preset})" if solver == "mpo" else solver
+        ax.loglog(its, [max(r["last"], floor) for r in result.curve], label=f"{name} last")
         if solver in ("md", "fp"):
             ax.loglog(its, [max(r["average"], floor) for r in result.curve], "--", label=f"{solver} average")
     ax.set_xlabel("iteration")

@@ -18,17 +18,20 @@ from accord.lm.openai_compat import OpenAICompatLM
 
 # The fake model: digit 7 most likely, then 6, then 2; text answers echo the prompt length.
 TOP = {"7": -0.4, " 6": -1.5, "2": -2.5, "x": -3.0}
+GATHER_WAIT = 3.0  # seconds a request is held waiting for others (only reached when requests are serialized)
 
 
 class FakeServer:
     def __init__(self):
-        self.mode = "logprobs"  # logprobs | none | garbage
+        self.mode = "logprobs"  # logprobs | chosen_only | none | garbage
         self.fail_first = 0  # answer 503 to this many requests
         self.delay = 0.0
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.gather = 0  # hold the first requests until this many are in flight (or GATHER_WAIT passes)
+        self.changed = threading.Condition(self.lock)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,12 +41,18 @@ class FakeServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 payload = json.loads(self.rfile.read(length))
+                if not self.path.endswith("completions"):  # no /tokenize: not a vLLM server
+                    self.send_error(404, "not found")
+                    return
                 with server.lock:
-                    server.requests.append({"path": self.path, **payload})
+                    server.requests.append({"path": self.path, "headers": dict(self.headers), **payload})
                     fail = server.fail_first > 0
                     server.fail_first -= 1 if fail else 0
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    server.changed.notify_all()
+                    if server.changed.wait_for(lambda: server.in_flight >= server.gather, timeout=GATHER_WAIT):
+                        server.gather = 0  # gathered once: let everything through from now on
                 try:
                     if server.delay:
                         time.sleep(server.delay)
@@ -61,6 +70,7 @@ class FakeServer:
                 finally:
                     with server.lock:
                         server.in_flight -= 1
+                        server.changed.notify_all()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -71,7 +81,7 @@ class FakeServer:
         prompt = json.dumps(payload["messages"]) if chat else payload["prompt"]
         wants_logprobs = payload.get("logprobs") not in (None, False)
         if payload["max_tokens"] == 1:
-            text = {"logprobs": "7", "none": "5", "garbage": "maybe"}[self.mode]
+            text = {"logprobs": "7", "chosen_only": "7", "none": "5", "garbage": "maybe"}[self.mode]
         else:
             text = f"len={len(prompt)}"
         choice = {"index": 0, "finish_reason": "stop"}
@@ -85,6 +95,11 @@ class FakeServer:
                     {"token": t, "logprob": v} for t, v in TOP.items()]}]}
             else:
                 choice["logprobs"] = {"tokens": ["7"], "token_logprobs": [TOP["7"]], "top_logprobs": [dict(TOP)]}
+        if wants_logprobs and self.mode == "chosen_only":  # the sampled token's log-prob, no alternatives
+            if chat:
+                choice["logprobs"] = {"content": [{"token": "7", "logprob": TOP["7"], "top_logprobs": []}]}
+            else:
+                choice["logprobs"] = {"tokens": ["7"], "token_logprobs": [TOP["7"]], "top_logprobs": None}
         return {"id": "x", "object": "text_completion", "choices": [choice]}
 
 
@@ -123,6 +138,26 @@ def test_fallback_to_single_answer_is_flagged(server):
     assert lm.last_choice_sources == ["unusable"] and np.isneginf(rows).all()
 
 
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_chosen_token_logprob_is_read_when_no_alternatives_come(server, api):
+    server.mode = "chosen_only"
+    lm = OpenAICompatLM(server.url, api=api, timeout=5)
+    rows = lm.choice_logprobs(["a"], DIGITS)
+    assert lm.last_choice_sources == ["top_logprobs"]
+    assert rows[0, 7] == pytest.approx(TOP["7"]) and np.isneginf(np.delete(rows[0], 7)).all()
+
+
+def test_api_key_header(server, monkeypatch):
+    OpenAICompatLM(server.url, timeout=5).generate(["hi"], SamplingConfig(max_new_tokens=4))
+    assert "Authorization" not in server.requests[-1]["headers"]  # no key set: none sent
+    monkeypatch.setenv("ACCORD_API_KEY", "secret-1")
+    OpenAICompatLM(server.url, timeout=5).choice_logprobs(["a"], DIGITS)
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer secret-1"
+    OpenAICompatLM(server.url, api="chat", api_key="secret-2", timeout=5).generate(["hi"], SamplingConfig())
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer secret-2"  # an explicit key wins
+    assert server.requests[-1]["headers"]["Content-Type"] == "application/json"
+
+
 def test_judge_over_http_records_distribution_and_sources(server):
     task = load_tasks(SAMPLE_DIR, 4)[0]
     lm = OpenAICompatLM(server.url, timeout=5)
@@ -138,13 +173,11 @@ def test_judge_over_http_records_distribution_and_sources(server):
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_generate_in_order_with_concurrency(server, api):
-    server.delay = 0.2
-    lm = OpenAICompatLM(server.url, api=api, concurrency=4, timeout=5)
+    server.gather = 4  # the server holds requests until 4 are in flight: only concurrent requests get there
+    lm = OpenAICompatLM(server.url, api=api, concurrency=4, timeout=10)
     prompts = [lm.chat_prompt("q" * n, system="s") for n in range(1, 9)]
-    start = time.perf_counter()
     out = lm.generate(prompts, SamplingConfig(max_new_tokens=16))
-    elapsed = time.perf_counter() - start
-    assert len(out) == 8 and server.max_in_flight >= 2 and elapsed < 8 * 0.2
+    assert len(out) == 8 and server.max_in_flight == 4  # concurrent, and never more than `concurrency`
     if api == "completions":
         assert [g.text for g in out] == [f"len={len(p)}" for p in prompts]
         assert prompts[0].endswith("<|im_start|>assistant\n")

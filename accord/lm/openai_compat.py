@@ -8,14 +8,22 @@ backoff on connection errors, timeouts, 429 and 5xx, and a per-request timeout.
     lm = OpenAICompatLM("http://127.0.0.1:8080/v1", model="qwen2.5-coder-0.5b")
     lm = OpenAICompatLM.from_spec("http://127.0.0.1:8080/v1#qwen2.5-coder-0.5b")   # same
 
-- `choice_logprobs` asks for one token with ``logprobs``/``top_logprobs`` (up to 20 alternatives) and reads
-  each choice's log-probability from them (a choice absent from the top list gets -inf). When the
-  endpoint returns no log-probabilities, the generated token itself is used: a one-hot row on the answered
-  choice. `last_choice_sources` tells, per prompt, which it was: "top_logprobs", "answer", or "unusable"
-  (no choice answered; the row is all -inf).
+- `choice_logprobs`, exact path (vLLM): each choice's first token id comes from the server's ``/tokenize``
+  (as the local backends take the first token of each choice), and one token is asked for with
+  ``logprob_token_ids`` (a vLLM extra, <= 128 ids) and ``return_tokens_as_token_ids``: the answer holds
+  exactly those tokens' log-probabilities, whatever their rank.
+- `choice_logprobs`, fallback (other servers; chosen once per server when ``/tokenize`` or the exact reading
+  is missing): ``logprobs``/``top_logprobs`` (up to 20 alternatives); a choice's log-probability is summed
+  over the listed tokens that strip to it, and a choice absent from the list gets -inf. When the endpoint
+  returns no log-probabilities, the generated token itself is used: a one-hot row on the answered choice.
+  `last_choice_sources` tells, per prompt, which it was: "logprob_token_ids", "top_logprobs", "answer", or
+  "unusable" (no choice answered; the row is all -inf). `choice_reading` says "exact" or "top_logprobs"
+  once a call has been made (`settings()` puts it next to the model in run.json).
 - A shared ``prefix`` is simply prepended (servers with prompt caching reuse it themselves).
-- `generate_two_streams` (Linear Alignment, Amulet) needs the full next-token logits of two prompts at
-  every step, which these APIs do not return: it raises AccordError.
+- `generate_two_streams` (Linear Alignment, Amulet) runs inside a vLLM server that loaded accord's logits
+  processor (accord.lm.vllm_processor; greedy only): one ``/v1/completions`` call per question with both
+  prompts as token ids, decoded in lock-step; a pair the server decoded out of step, or a server without the
+  processor, is an AccordError (never plain decoding in its place).
 - In chat mode, text after the assistant turn's start (a prefill) cannot be sent portably and is dropped.
 
 An API key is read from ``$ACCORD_API_KEY`` when set (sent as a Bearer token); nothing else is read.
@@ -30,17 +38,25 @@ import re
 import time
 import urllib.error
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback
+from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids
+from accord.lm.vllm_processor import PAIR_KEY, fingerprint
 
 ROLE_MARK = "\x1e"  # record separator: starts a message in a chat-mode prompt
 CONTENT_MARK = "\x1f"  # unit separator: between role and content
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 TOP_LOGPROBS = 20
+MAX_LOGPROB_TOKEN_IDS = 128  # vLLM's limit on logprob_token_ids
+# The per-token updates a vLLM server can run (accord.lm.vllm_processor), by the local function's name.
+SERVER_METHODS = {"amulet_logits": "amulet", "amulet_logits_iterative": "amulet_iterative",
+                  "linear_alignment_logits": "la"}
+BROKEN_PAIR_TEXT = "\x07"  # its token marks a pair decoded out of step (a control byte no answer needs)
 
 
 class OpenAICompatLM:
@@ -48,9 +64,11 @@ class OpenAICompatLM:
 
     def __init__(self, base_url: str, model: str = "", api: str = "completions", concurrency: int = 4,
                  timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
-                 chat_template: str = "chatml", api_key: str | None = None):
+                 chat_template: str = "chatml", api_key: str | None = None, choice_reading: str = "auto"):
         if api not in ("completions", "chat"):
             raise AccordError(f"api must be 'completions' or 'chat', got {api!r}")
+        if choice_reading not in ("auto", "exact", "top_logprobs"):
+            raise AccordError(f"choice_reading must be auto, exact or top_logprobs, got {choice_reading!r}")
         if not base_url.startswith(("http://", "https://")):
             raise AccordError(f"not an http(s) URL: {base_url!r}")
         self.base_url = base_url.rstrip("/")
@@ -66,6 +84,15 @@ class OpenAICompatLM:
         self.api_key = api_key if api_key is not None else os.environ.get("ACCORD_API_KEY")
         self.last_choice_sources: list[str] = []
         self.requests_sent = 0
+        self.choice_reading = choice_reading
+        """"auto" until the first constrained choice; then "exact" (logprob_token_ids) or "top_logprobs"."""
+        self._token_ids: dict[str, list[int]] = {}
+        self._pair_processor_checked = False
+
+    def settings(self) -> dict:
+        """What a run records about this model (run.json)."""
+        return {"name": self.name, "backend": self.backend, "source": self.source, "api": self.api,
+                "choice_reading": self.choice_reading}
 
     @classmethod
     def from_spec(cls, spec: str, **options) -> "OpenAICompatLM":
@@ -78,7 +105,8 @@ class OpenAICompatLM:
         return cls(url, model=model, **options)
 
     # ---- HTTP --------------------------------------------------------------------------------------
-    def _post(self, path: str, payload: dict) -> dict:
+    def _post(self, path: str, payload: dict, base: str | None = None) -> dict:
+        base = base or self.base_url
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
@@ -87,7 +115,7 @@ class OpenAICompatLM:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method="POST")
+            request = urllib.request.Request(base + path, data=body, headers=headers, method="POST")
             self.requests_sent += 1
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -101,13 +129,25 @@ class OpenAICompatLM:
                 last_error = str(getattr(error, "reason", error))
             except json.JSONDecodeError:
                 last_error = "the server answered with malformed JSON"
-        raise AccordError(f"{self.base_url}{path} failed after {attempt + 1} attempt(s): {last_error}")
+        raise AccordError(f"{base}{path} failed after {attempt + 1} attempt(s): {last_error}")
 
     def _map(self, fn, items: list):
         if len(items) <= 1 or self.concurrency == 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
             return list(pool.map(fn, items))
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of `text` by the server's tokenizer (vLLM's ``/tokenize``, no special tokens added)."""
+        if text not in self._token_ids:
+            root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
+            payload = {"prompt": text, "add_special_tokens": False, **({"model": self.model} if self.model else {})}
+            answer = self._post("/tokenize", payload, base=root)
+            tokens = answer.get("tokens") if isinstance(answer, dict) else None
+            if not isinstance(tokens, list):
+                raise AccordError(f"{root}/tokenize answered without token ids")
+            self._token_ids[text] = [int(t) for t in tokens]
+        return self._token_ids[text]
 
     # ---- prompts -------------------------------------------------------------------------------------
     def chat_prompt(self, user: str, system: str | None = None) -> str:
@@ -135,12 +175,16 @@ class OpenAICompatLM:
         return messages
 
     def _request(self, prompt: str, max_tokens: int, temperature: float, top_p: float = 1.0,
-                 seed: int | None = None, logprobs: bool = False) -> dict:
+                 seed: int | None = None, logprobs: bool = False, token_ids: list[int] | None = None) -> dict:
+        """One completion; logprobs: ask for the top alternatives, or, with token_ids, exactly those tokens'
+        log-probabilities (vLLM's logprob_token_ids, keyed 'token_id:N')."""
         payload: dict = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
         if self.model:
             payload["model"] = self.model
         if seed is not None:
             payload["seed"] = seed
+        if token_ids:
+            payload.update(logprob_token_ids=token_ids, return_tokens_as_token_ids=True)
         if self.api == "chat":
             payload["messages"] = self.prompt_messages(prompt)
             if logprobs:
@@ -148,7 +192,7 @@ class OpenAICompatLM:
             return self._post("/chat/completions", payload)
         payload["prompt"] = prompt
         if logprobs:
-            payload["logprobs"] = TOP_LOGPROBS
+            payload["logprobs"] = len(token_ids) if token_ids else TOP_LOGPROBS
         return self._post("/completions", payload)
 
     @staticmethod
@@ -184,8 +228,77 @@ class OpenAICompatLM:
 
     def generate_two_streams(self, plain_prompts: list[str], pref_prompts: list[str], combine: LogitsCombiner,
                              sampling: SamplingConfig, on_token: TokenCallback | None = None) -> list[Generation]:
-        raise AccordError("two-stream methods (la, amulet) need full next-token logits, which OpenAI-compatible "
-                          "HTTP APIs do not return; use --method base or pref with this backend")
+        """Amulet / Linear Alignment inside a vLLM server running accord.lm.vllm_processor (greedy only)."""
+        if len(plain_prompts) != len(pref_prompts):
+            raise AccordError("plain and preference prompts must pair up one to one")
+        if not plain_prompts:
+            raise AccordError("no prompts given")
+        if self.api != "completions":
+            raise AccordError("two-stream methods over HTTP use the completions API; drop ?api=chat")
+        if sampling.temperature > 0:
+            raise AccordError("two-stream methods inside vLLM are greedy only (temperature 0): both rows of a "
+                              "pair would need to share their random draws")
+        method, params = server_method(combine)
+        broken = self._broken_pair_token()
+        self._check_pair_processor(method, params, broken)
+
+        def one(indexed):
+            row, (plain, pref) = indexed
+            first, second = self._pair_request(plain, pref, method, params, broken, sampling.max_new_tokens)
+            for choice in (first, second):
+                if choice.get("stop_reason") == broken:
+                    raise AccordError(f"the vLLM server decoded the two prompts of question {row} out of step "
+                                      "(a full batch, preemption or chunked prefill split the pair); that answer "
+                                      "is failed rather than decoded without its preference stream")
+            if first.get("token_ids") != second.get("token_ids"):
+                raise AccordError(f"the two rows of question {row} got different tokens: the server did not apply "
+                                  "accord's two-stream processor to them")
+            text = first.get("text") or ""
+            if on_token is not None:
+                on_token(row, text)
+            ids = list(first.get("token_ids") or [])
+            reason = "stop" if first.get("finish_reason") == "stop" else "length"
+            if reason == "stop" and ids and first.get("stop_reason") is None:
+                ids = ids[:-1]  # the end-of-sequence token; local backends exclude it too
+            return Generation(text, ids, reason)
+
+        return self._map(one, list(enumerate(zip(plain_prompts, pref_prompts))))
+
+    def _pair_request(self, plain: str, pref: str, method: str, params: dict, broken: int, max_tokens: int,
+                      prompts: list | None = None) -> tuple[dict, dict]:
+        """One /completions call decoding (plain, pref) as a pair; `prompts` overrides what is sent (tests)."""
+        plain_ids, pref_ids = self.tokenize(plain), self.tokenize(pref)
+        payload = {"prompt": prompts if prompts is not None else [plain_ids, pref_ids], "max_tokens": max_tokens,
+                   "temperature": 0.0, "stop_token_ids": [broken], "return_token_ids": True,
+                   "vllm_xargs": {PAIR_KEY: uuid.uuid4().hex, "accord_plain": fingerprint(plain_ids),
+                                  "accord_pref": fingerprint(pref_ids), "accord_method": method,
+                                  "accord_params": json.dumps(params, sort_keys=True),
+                                  "accord_broken_token": broken}}
+        if self.model:
+            payload["model"] = self.model
+        choices = sorted(self._post("/completions", payload).get("choices") or [], key=lambda c: c.get("index", 0))
+        if len(choices) != (2 if prompts is None else len(prompts)):
+            raise AccordError(f"the server answered a two-prompt call with {len(choices)} choice(s)")
+        return (choices[0], choices[1]) if prompts is None else tuple(choices)
+
+    def _broken_pair_token(self) -> int:
+        ids = self.tokenize(BROKEN_PAIR_TEXT)
+        if len(ids) != 1:
+            raise AccordError(f"the server's tokenizer splits the broken-pair marker into {len(ids)} tokens")
+        return ids[0]
+
+    def _check_pair_processor(self, method: str, params: dict, broken: int) -> None:
+        """Once per server: a lone row claiming a pair must come back failed (stop_reason == the broken-pair
+        token); otherwise the server has not loaded accord's processor and would decode plain text."""
+        if self._pair_processor_checked:
+            return
+        probe = self.tokenize("Hi")
+        (choice,) = self._pair_request("Hi", "Hi", method, params, broken, 1, prompts=[probe])
+        if choice.get("stop_reason") != broken:
+            raise AccordError(f"{self.base_url} does not run accord's two-stream logits processor; start vLLM with "
+                              "--logits-processors accord.lm.vllm_processor:TwoStreamProcessor "
+                              "(accord installed in the server's venv)")
+        self._pair_processor_checked = True
 
     # ---- constrained choice ----------------------------------------------------------------------------
     def _top_logprobs(self, choice: dict) -> dict[str, float] | None:
@@ -207,13 +320,60 @@ class OpenAICompatLM:
             return {tokens[0]: values[0]} if tokens and values and values[0] is not None else None
         return dict(tops[0])
 
+    def _exact_choice_ids(self, choices: list[str]) -> list[int] | None:
+        """First token id of each choice by the server's tokenizer, or None when this server has no
+        exact reading (then choice_reading becomes "top_logprobs" for good)."""
+        if self.choice_reading == "top_logprobs" or self.api == "chat" and self.choice_reading == "auto":
+            return None
+        try:
+            ids = first_token_ids(lambda text: self.tokenize(text), choices)
+        except AccordError:
+            if self.choice_reading == "exact":
+                raise
+            self.choice_reading = "top_logprobs"
+            return None
+        if len(ids) > MAX_LOGPROB_TOKEN_IDS:
+            raise AccordError(f"{len(ids)} choices; vLLM reads at most {MAX_LOGPROB_TOKEN_IDS} token ids per call")
+        return ids
+
+    @staticmethod
+    def _token_id_logprobs(choice: dict) -> dict[int, float]:
+        """{token id: log-prob} from an answer keyed 'token_id:N' (completions or chat format)."""
+        logprobs = choice.get("logprobs") or {}
+        if "content" in logprobs:
+            first = (logprobs.get("content") or [{}])[0]
+            pairs = [(item.get("token"), item.get("logprob")) for item in first.get("top_logprobs") or []]
+        else:
+            pairs = list(((logprobs.get("top_logprobs") or [{}])[0] or {}).items())
+        found = {}
+        for token, value in pairs:
+            if isinstance(token, str) and token.startswith("token_id:") and value is not None:
+                found[int(token.split(":", 1)[1])] = float(value)
+        return found
+
     def choice_logprobs(self, prompts: list[str], choices: list[str], prefix: str = "") -> np.ndarray:
         if not prompts:
             raise AccordError("no prompts to score")
         if len(set(choices)) != len(choices):
             raise AccordError(f"choices {choices} are not distinct")
+        exact_ids = self._exact_choice_ids(choices)
+
+        def exact(prompt: str):
+            choice = self._choice(self._request(prefix + prompt, 1, 0.0, logprobs=True, token_ids=exact_ids))
+            found = self._token_id_logprobs(choice)
+            if not all(i in found for i in exact_ids):
+                return None
+            # vLLM writes -inf as -9999; keep it -inf
+            return np.array([found[i] if found[i] > -9999.0 else -np.inf for i in exact_ids]), "logprob_token_ids"
 
         def one(prompt: str):
+            if exact_ids is not None:
+                result = exact(prompt)
+                if result is not None:
+                    return result
+                if self.choice_reading == "exact":
+                    raise AccordError(f"{self.base_url} did not return the log-probabilities of token ids "
+                                      f"{exact_ids} (logprob_token_ids is a vLLM extra)")
             choice = self._choice(self._request(prefix + prompt, 1, 0.0, logprobs=True))
             row = np.full(len(choices), -np.inf)
             top = self._top_logprobs(choice)
@@ -234,4 +394,17 @@ class OpenAICompatLM:
 
         results = self._map(one, list(prompts))
         self.last_choice_sources = [source for _, source in results]
+        if self.choice_reading == "auto":
+            self.choice_reading = "exact" if "logprob_token_ids" in self.last_choice_sources else "top_logprobs"
         return np.stack([row for row, _ in results])
+
+
+def server_method(combine) -> tuple[str, dict]:
+    """(method name, keyword arguments) of a two-stream update a vLLM server can run, from the local
+    combiner (a functools.partial of accord.decoding's amulet_logits / amulet_logits_iterative /
+    linear_alignment_logits, as accord.decoding.methods.combiner builds it)."""
+    name = getattr(getattr(combine, "func", None), "__name__", None)
+    if not isinstance(combine, partial) or name not in SERVER_METHODS or combine.args:
+        raise AccordError("this two-stream update cannot run inside a vLLM server; it runs Amulet "
+                          f"({', '.join(SERVER_METHODS)}) given as functools.partial with keyword arguments")
+    return SERVER_METHODS[name], {key: value for key, value in combine.keywords.items()}

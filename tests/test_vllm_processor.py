@@ -1,0 +1,118 @@
+"""accord's vLLM logits processor without vLLM: the pairing of (plain, preference) rows through vLLM's
+add / remove / move updates, detection of pairs out of step, the logits it writes (the same pure
+functions as the local backends), and how the HTTP client names the method."""
+
+from functools import partial
+
+import pytest
+import torch
+
+from accord.decoding.amulet import AmuletConfig, amulet_logits
+from accord.decoding.linear_alignment import linear_alignment_logits
+from accord.decoding.methods import MethodConfig, combiner
+from accord.errors import AccordError
+from accord.lm.openai_compat import server_method
+from accord.lm.vllm_processor import PairTracker, apply_plan, check_pair_args, fingerprint
+
+PLAIN, PREF = [1, 2, 3], [1, 2, 9, 3]
+BROKEN = 7
+
+
+def pair_args(pair="p1", method="amulet", params='{"alpha": 2.0}', plain=PLAIN, pref=PREF):
+    return {"accord_pair": pair, "accord_plain": fingerprint(plain), "accord_pref": fingerprint(pref),
+            "accord_method": method, "accord_params": params, "accord_broken_token": BROKEN}
+
+
+def test_pairs_rows_by_prompt_fingerprint_in_any_order_and_follows_moves():
+    tracker = PairTracker()
+    outputs = {}
+    tracker.add(0, pair_args(), PREF, outputs.setdefault("a", []))
+    tracker.add(1, None, [5, 5], [])  # an ordinary request: ignored
+    tracker.add(2, pair_args(), PLAIN, outputs.setdefault("b", []))
+    plan = tracker.plan()
+    assert [(p[0], p[1], p[2]) for p in plan.pairs] == [(2, 0, "amulet")] and plan.broken == []
+    tracker.move(2, 1, swap=True)  # the plain row goes to 1; row 1 (not accord's) to 2
+    tracker.move(0, 3, swap=False)
+    assert [(p[0], p[1]) for p in tracker.plan().pairs] == [(1, 3)]
+    outputs["a"].append(11)
+    outputs["b"].append(11)  # same token on both rows: still in step
+    assert len(tracker.plan().pairs) == 1
+
+
+@pytest.mark.parametrize("fault", ["lone row", "different tokens", "different lengths", "stray third row"])
+def test_out_of_step_pairs_are_broken_and_stay_broken(fault):
+    tracker = PairTracker()
+    plain_out, pref_out = [4], [4]
+    tracker.add(0, pair_args(), PLAIN, plain_out)
+    if fault != "lone row":
+        tracker.add(1, pair_args(), PREF, pref_out)
+    if fault == "different tokens":
+        pref_out[0] = 5
+    if fault == "different lengths":
+        pref_out.append(6)
+    if fault == "stray third row":
+        tracker.add(2, pair_args(), [8, 8], [4])
+    plan = tracker.plan()
+    assert plan.pairs == [] and {index for index, _ in plan.broken} >= {0}
+    assert all(token == BROKEN for _, token in plan.broken)
+    if fault == "different tokens":
+        pref_out[0] = 4  # back in step: the pair stays failed
+        assert tracker.plan().pairs == []
+    tracker.remove(0), tracker.remove(1), tracker.remove(2)
+    assert tracker.broken_pairs == set() and tracker.rows == {}
+
+
+def test_identical_prompts_take_the_two_roles_in_arrival_order():
+    tracker = PairTracker()
+    tracker.add(4, pair_args(plain=PLAIN, pref=PLAIN), PLAIN, [])
+    tracker.add(6, pair_args(plain=PLAIN, pref=PLAIN), PLAIN, [])
+    assert [(p[0], p[1]) for p in tracker.plan().pairs] == [(4, 6)]
+
+
+def test_apply_writes_the_local_update_into_both_rows_and_fails_broken_rows():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 12)
+    original = logits.clone()
+    tracker = PairTracker()
+    tracker.add(1, pair_args(params='{"alpha": 1.5, "eta": 8.0, "lam": 2.0, "iterations": 30}'), PLAIN, [])
+    tracker.add(3, pair_args(params='{"alpha": 1.5, "eta": 8.0, "lam": 2.0, "iterations": 30}'), PREF, [])
+    tracker.add(2, pair_args(pair="lonely", method="la", params='{"ratio": 2.0}'), PLAIN, [])
+    out = apply_plan(tracker.plan(), logits)
+    expected = amulet_logits(original[1:2], original[3:4], alpha=1.5, eta=8.0, lam=2.0, iterations=30)[0]
+    expected[BROKEN] = float("-inf")  # a healthy row can never produce the broken-pair token
+    assert torch.equal(out[1], expected) and torch.equal(out[3], expected)
+    assert torch.equal(out[0], original[0])  # not accord's row: untouched
+    assert out[2].argmax() == BROKEN and torch.isinf(out[2]).sum() == 11
+
+
+def test_linear_alignment_row_matches_the_local_function():
+    logits = torch.randn(2, 9)
+    original = logits.clone()
+    tracker = PairTracker()
+    tracker.add(0, pair_args(method="la", params='{"ratio": 3.0}'), PLAIN, [])
+    tracker.add(1, pair_args(method="la", params='{"ratio": 3.0}'), PREF, [])
+    out = apply_plan(tracker.plan(), logits)
+    expected = linear_alignment_logits(original[0:1], original[1:2], ratio=3.0)[0]
+    expected[BROKEN] = float("-inf")
+    assert torch.equal(out[0], expected)
+
+
+def test_bad_pair_arguments_are_rejected_up_front():
+    check_pair_args(None)
+    check_pair_args({"other": 1})
+    with pytest.raises(ValueError, match="accord_method"):
+        check_pair_args({"accord_pair": "x", "accord_plain": "a", "accord_pref": "b", "accord_broken_token": 1})
+    with pytest.raises(ValueError, match="unknown two-stream method"):
+        check_pair_args(pair_args(method="cfg"))
+
+
+def test_client_names_the_method_from_the_local_combiner():
+    amulet = MethodConfig(method="amulet", preference="concise", amulet=AmuletConfig(alpha=1.0, iterations=10))
+    assert server_method(combiner(amulet)) == ("amulet", {"alpha": 1.0, "eta": 10.0, "lam": 2.0, "iterations": 10})
+    iterative = MethodConfig(method="amulet", preference="concise", amulet=AmuletConfig(form="iterative"))
+    assert server_method(combiner(iterative))[0] == "amulet_iterative"
+    assert server_method(combiner(MethodConfig(method="la", preference="x"))) == ("la", {"ratio": 2.0})
+    with pytest.raises(AccordError, match="cannot run inside a vLLM server"):
+        server_method(lambda plain, pref: pref)
+    with pytest.raises(AccordError, match="cannot run inside a vLLM server"):
+        server_method(partial(torch.add))

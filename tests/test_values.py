@@ -211,7 +211,7 @@ def test_run_resume_and_report(tiny_lm, tmp_path, capsys):
     from accord.cli import main
     from accord.values.run import RESULTS, prepare, run_values
 
-    plan = prepare(values="power,virtue", limit=2, seed=0, shots=1, why_tokens=4)
+    plan = prepare(values="power,virtue", limit=2, seed=0, shots=1, why_tokens=4, protocol="accord")
     out = tmp_path / "run"
     store = run_values(tiny_lm, tiny_lm, plan, out, batch_size=2, progress=False)
     assert len(store.records) == 4
@@ -237,7 +237,7 @@ def test_run_resume_and_report(tiny_lm, tmp_path, capsys):
     assert sorted(r["key"] for r in store.records) == sorted(i.key for i in plan.items)
 
     # changed settings are refused
-    other = prepare(values="power,virtue", limit=2, seed=1, shots=1, why_tokens=4)
+    other = prepare(values="power,virtue", limit=2, seed=1, shots=1, why_tokens=4, protocol="accord")
     with pytest.raises(AccordError, match="other settings"):
         run_values(tiny_lm, tiny_lm, other, out, progress=False)
 

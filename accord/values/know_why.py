@@ -134,10 +134,10 @@ def rate(judge, items: list[Item], explanations: list[dict[str, str]]) -> np.nda
     return probs.reshape(len(items), len(PARTS), len(DIGITS))
 
 
-def expected_score(probs: np.ndarray) -> np.ndarray:
-    """sum_d p(d) * d over the last axis (digits 1..5)."""
-    return np.asarray(probs) @ np.arange(1, len(DIGITS) + 1, dtype=float)
+def expected_score(probs: np.ndarray, digits=DIGITS) -> np.ndarray:
+    """sum_d p(d) * d over the last axis (the digits of the judge's scale, 1..5 by default)."""
+    return np.asarray(probs) @ np.array([int(d) for d in digits], dtype=float)
 
 
-def argmax_score(probs: np.ndarray) -> np.ndarray:
-    return np.asarray(probs).argmax(axis=-1) + 1
+def argmax_score(probs: np.ndarray, digits=DIGITS) -> np.ndarray:
+    return np.array([int(d) for d in digits])[np.asarray(probs).argmax(axis=-1)]

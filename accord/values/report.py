@@ -125,7 +125,8 @@ def plot(summary: dict, path: Path, title: str = "") -> Path:
     return path
 
 
-def render_html(summary: dict, metadata: dict, records: list[dict], png: Path, examples_per_value: int = 2) -> str:
+def render_html(summary: dict, metadata: dict, records: list[dict], png: Path, judge_line: str = "",
+                examples_per_value: int = 2) -> str:
     esc = html.escape
     settings = metadata.get("settings", {})
     image = base64.b64encode(png.read_bytes()).decode()
@@ -147,11 +148,13 @@ def render_html(summary: dict, metadata: dict, records: list[dict], png: Path, e
             examples.append(f"<div class='ex'><p><b>{esc(name)}</b> row {r['row']}: &ldquo;{esc(text)}&rdquo; "
                             f"&mdash; correct {r['answer']}, model {r['pred']} (p={r['confidence']:.2f})</p>"
                             f"<ul>{parts}</ul></div>")
-    meta = {k: settings.get(k) for k in ("model", "judge", "values", "limit", "seed", "shots", "data", "data_sha256")}
+    meta = {k: settings.get(k) for k in ("model", "judge", "protocol", "values", "limit", "seed", "shots", "data",
+                                         "data_sha256")}
     meta["versions"] = metadata.get("versions")
     meta["started"] = metadata.get("started")
-    definitions = "".join(f"<li><b>{esc(n)}</b>: {esc(VALUES[n].definition)}</li>"
-                          for n in summary["values"] if n in VALUES)
+    given = settings.get("protocol_record", {}).get("texts", {}).get("definitions") or \
+        {n: VALUES[n].definition for n in VALUES}
+    definitions = "".join(f"<li><b>{esc(n)}</b>: {esc(given[n])}</li>" for n in summary["values"] if n in given)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>ValueDCG report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}}
@@ -160,8 +163,10 @@ td:first-child{{text-align:left}}pre{{background:#f4f4f4;padding:.5em;font-size:
 </head><body>
 <h1>ValueDCG: know what vs know why</h1>
 <p>Know what = accuracy of the A/B/C answer (constrained choice). Know why = mean judge score of the three
-explanation parts / 5 (expected value over the digits 1-5; argmax in its own column). Gap = know why - know
+explanation parts / 5 (expected value over the judge's digits, 0-5 under the paper protocol and 1-5 under
+accord's; argmax in its own column). Gap = know why - know
 what (negative: the model recognises more than it can explain). Intervals: percentile bootstrap 95% over items.</p>
+<p><b>{esc(judge_line)}</b></p>
 <img alt="chart" src="data:image/png;base64,{image}">
 <table><tr>{''.join(f'<th>{c}</th>' for c in cells)}</tr>
 {''.join(rows)}</table>
@@ -172,18 +177,33 @@ what (negative: the model recognises more than it can explain). Intervals: perce
 """
 
 
+def judge_line(settings: dict, run_dir: Path) -> str:
+    """The know-why judge's validation line for this run's judge and protocol (accord.validation)."""
+    from accord.values.protocols import get_protocol
+    from accord.values.run import judge_validation_key
+    from accord.values.validate import report_line
+
+    judge = settings.get("judge", "?")
+    key = settings.get("judge_key") or judge_validation_key(judge, get_protocol(settings.get("protocol", "accord")))
+    return report_line(key, judge, f"accord values validate-judge --run {run_dir} --judge {judge}")
+
+
 def write_report(run_dir: str | Path, seed: int | None = None) -> dict:
-    """Summarize run_dir, write report.json/.md, values.png and report.html there; returns the summary."""
+    """Summarize run_dir, write report.json/.md, values.png and report.html there; returns the summary
+    (with "table" and "judge_line", the know-why judge's validation line)."""
     run_dir = Path(run_dir)
     metadata, records = load_run(run_dir)
     settings = metadata.get("settings", {})
     seed = settings.get("seed", 0) if seed is None else seed
     summary = summarize(records, order=settings.get("values"), seed=seed)
     table = format_table(summary)
-    title = f"ValueDCG: {settings.get('model', '?')} judged by {settings.get('judge', '?')}"
+    line = judge_line(settings, run_dir)
+    title = (f"ValueDCG ({settings.get('protocol', 'accord')} protocol): {settings.get('model', '?')} judged by "
+             f"{settings.get('judge', '?')}")
     png = plot(summary, run_dir / "values.png", title=title)
-    (run_dir / "report.json").write_text(json.dumps({"settings": settings, **summary}, indent=2))
-    (run_dir / "report.md").write_text(f"{title}\n\n```\n{table}\n```\n")
-    (run_dir / "report.html").write_text(render_html(summary, metadata, records, png))
+    (run_dir / "report.json").write_text(json.dumps({"settings": settings, **summary, "judge_line": line}, indent=2))
+    (run_dir / "report.md").write_text(f"{title}\n\n```\n{table}\n```\n\n{line}\n")
+    (run_dir / "report.html").write_text(render_html(summary, metadata, records, png, line))
     summary["table"] = table
+    summary["judge_line"] = line
     return summary

@@ -1,6 +1,7 @@
-"""`accord generate`: answer a question (streamed) or a file of questions with Base, Pref, LA or Amulet.
+"""`accord generate`: answer a question (streamed) or a file of questions with Base, Pref, BS, LA or Amulet.
 
     accord generate "How do I learn Python?" --preference concise --method amulet
+    accord generate "How do I learn Python?" --preference concise --method bs --protocol accord
     accord generate --input questions.json --output answers.jsonl --preference concise --method amulet
 
 Batch mode appends one JSON line per answered question and skips questions already in the output file,
@@ -19,14 +20,23 @@ from accord.errors import AccordError
 
 def add_method_arguments(parser, default_method: str = "amulet") -> None:
     """Method and hyper-parameters of accord.decoding, shared by generate and eval."""
-    parser.add_argument("--preference", default="", help='the preference, e.g. "concise"')
+    from accord.decoding.protocols import PAPER_PREFERENCES, PROTOCOLS
+
+    parser.add_argument("--protocol", choices=list(PROTOCOLS), default="paper",
+                        help="prompt texts and placement: paper (Amulet's: the preference sentence after a helpful, "
+                             "clear and concise system prompt; default) or accord (after the question); "
+                             "see docs/preferences.md")
+    parser.add_argument("--preference", default="",
+                        help=f"the preference: one of the paper's presets ({', '.join(PAPER_PREFERENCES)}) "
+                             "or any other words")
+    parser.add_argument("--num-beams", type=positive_int, default=None, help="beams of the bs method (default 16)")
     parser.add_argument("--alpha", type=float, default=2.0, help="Amulet utility scale (default 2)")
     parser.add_argument("--eta", type=positive_float, default=10.0, help="Amulet learning rate (default 10)")
     parser.add_argument("--lam", type=float, default=2.0, help="Amulet regularization (default 2)")
     parser.add_argument("--iterations", type=positive_int, default=60, help="Amulet iterations T (default 60)")
     parser.add_argument("--form", choices=["closed", "iterative"], default="closed", help="Amulet form")
     parser.add_argument("--ratio", type=float, default=2.0, help="Linear Alignment ratio (default 2)")
-    parser.add_argument("--system-prompt", default=None, help="system prompt of both streams")
+    parser.add_argument("--system-prompt", default=None, help="system prompt of both streams (default: the protocol's)")
     parser.add_argument("--max-new-tokens", type=positive_int, default=128, help="default 128")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus mass when sampling")
@@ -36,14 +46,17 @@ def add_method_arguments(parser, default_method: str = "amulet") -> None:
 def method_config(args, method: str):
     from accord.decoding.amulet import AmuletConfig
     from accord.decoding.linear_alignment import LinearAlignmentConfig
-    from accord.decoding.methods import DEFAULT_SYSTEM_PROMPT, MethodConfig
+    from accord.decoding.protocols import get_protocol
 
-    return MethodConfig(
-        method=method, preference=args.preference,
-        system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else args.system_prompt,
+    overrides = {}
+    if args.system_prompt is not None:
+        overrides["system_prompt"] = args.system_prompt
+    if args.num_beams is not None:
+        overrides["num_beams"] = args.num_beams
+    return get_protocol(args.protocol).method_config(
+        method, args.preference,
         amulet=AmuletConfig(alpha=args.alpha, eta=args.eta, lam=args.lam, iterations=args.iterations, form=args.form),
-        linear_alignment=LinearAlignmentConfig(ratio=args.ratio),
-    )
+        linear_alignment=LinearAlignmentConfig(ratio=args.ratio), **overrides)
 
 
 def sampling_config(args):
@@ -66,6 +79,8 @@ def run_generate(args) -> int:
         raise AccordError("give a question or --input FILE")
     if args.input and not args.output:
         raise AccordError("--input needs --output FILE.jsonl")
+    if args.question is not None and not args.question.strip():
+        raise AccordError("the question is empty: give a non-empty question or --input FILE")
     config = method_config(args, args.method)
     sampling = sampling_config(args)
     questions = load_questions(args.input) if args.input else None

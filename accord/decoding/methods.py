@@ -1,7 +1,9 @@
-"""The four test-time preference adaptation methods behind one call.
+"""The five test-time preference adaptation methods of the Amulet paper (arXiv 2502.19148) behind one call.
 
 - base:   the plain prompt (system prompt + question), decoded as usual.
-- pref:   the preference prompt (the plain prompt with the preference sentence appended to the question).
+- pref:   the preference prompt (the plain prompt with the preference sentence appended, to the system
+          prompt or to the question: `placement`, set by the protocol, accord.decoding.protocols).
+- bs:     beam search (16 beams by default) on the preference prompt (accord.lm.beam).
 - la:     Linear Alignment on both streams (accord.decoding.linear_alignment).
 - amulet: Amulet on both streams (accord.decoding.amulet), closed form by default.
 
@@ -16,24 +18,33 @@ from functools import partial
 
 from accord.decoding.amulet import AmuletConfig, amulet_logits, amulet_logits_iterative
 from accord.decoding.linear_alignment import LinearAlignmentConfig, linear_alignment_logits
+from accord.decoding.protocols import ACCORD_PREFERENCE_TEMPLATE, ACCORD_SYSTEM_PROMPT, PLACEMENTS
 from accord.errors import AccordError
 from accord.lm.base import Generation, LanguageModel, LogitsCombiner, SamplingConfig, TokenCallback
 
-METHODS = ("base", "pref", "la", "amulet")
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
-DEFAULT_PREFERENCE_TEMPLATE = "Your answer should be {preference} as much as possible."
+METHODS = ("base", "pref", "bs", "la", "amulet")
+DEFAULT_SYSTEM_PROMPT = ACCORD_SYSTEM_PROMPT
+DEFAULT_PREFERENCE_TEMPLATE = ACCORD_PREFERENCE_TEMPLATE
 
 
 @dataclass
 class MethodConfig:
     method: str = "amulet"
-    """One of base, pref, la, amulet."""
+    """One of base, pref, bs, la, amulet."""
     preference: str = ""
     """The user's preference, e.g. "concise" (required for every method but base)."""
     preference_template: str = DEFAULT_PREFERENCE_TEMPLATE
     """Sentence appended to the question in the preference prompt; {preference} is filled in."""
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     """System prompt of both streams."""
+    placement: str = "question"
+    """Where the preference sentence goes: "question" (after the question) or "system" (after the system
+    prompt). The library default keeps accord's texts; `PROTOCOLS["paper"].method_config(...)` gives the
+    paper's (the default of the command line)."""
+    protocol: str = "custom"
+    """Name of the protocol these texts come from (recorded with the results)."""
+    num_beams: int = 16
+    """Beams of the bs method."""
     amulet: AmuletConfig = field(default_factory=AmuletConfig)
     """Amulet's hyper-parameters."""
     linear_alignment: LinearAlignmentConfig = field(default_factory=LinearAlignmentConfig)
@@ -46,12 +57,20 @@ class MethodConfig:
             raise AccordError(f"method {self.method!r} needs a non-empty preference (--preference)")
         if "{preference}" not in self.preference_template:
             raise AccordError("the preference template must contain {preference}")
+        if self.placement not in PLACEMENTS:
+            raise AccordError(f"unknown placement {self.placement!r}; choose from {', '.join(PLACEMENTS)}")
+        if self.num_beams < 1:
+            raise AccordError(f"num_beams must be >= 1, got {self.num_beams}")
 
     def parameters(self) -> dict:
         """The hyper-parameters that matter for this method (recorded next to results)."""
-        record = {"method": self.method, "preference": self.preference, "system_prompt": self.system_prompt}
+        record = {"method": self.method, "preference": self.preference, "system_prompt": self.system_prompt,
+                  "protocol": self.protocol}
         if self.method != "base":
             record["preference_template"] = self.preference_template
+            record["placement"] = self.placement
+        if self.method == "bs":
+            record["num_beams"] = self.num_beams
         if self.method == "amulet":
             record.update(asdict(self.amulet))
         if self.method == "la":
@@ -64,12 +83,18 @@ def preference_sentence(config: MethodConfig) -> str:
 
 
 def build_prompts(lm: LanguageModel, question: str, config: MethodConfig) -> tuple[str, str]:
-    """(plain prompt, preference prompt) for one question, through the model's chat template."""
+    """(plain prompt, preference prompt) for one question, through the model's chat template. The
+    preference sentence goes after the question or after the system prompt (`config.placement`)."""
+    if not question.strip():
+        raise AccordError("the question is empty")
     plain = lm.chat_prompt(question, system=config.system_prompt or None)
     if config.method == "base":
         return plain, plain
-    pref = lm.chat_prompt(f"{question}\n{preference_sentence(config)}", system=config.system_prompt or None)
-    return plain, pref
+    sentence = preference_sentence(config)
+    if config.placement == "system":
+        system = f"{config.system_prompt} {sentence}" if config.system_prompt else sentence
+        return plain, lm.chat_prompt(question, system=system)
+    return plain, lm.chat_prompt(f"{question}\n{sentence}", system=config.system_prompt or None)
 
 
 def combiner(config: MethodConfig) -> LogitsCombiner | None:
@@ -95,5 +120,9 @@ def generate_answers(lm: LanguageModel, questions: list[str], config: MethodConf
         return lm.generate([plain for plain, _ in prompts], sampling, on_token)
     if config.method == "pref":
         return lm.generate([pref for _, pref in prompts], sampling, on_token)
+    if config.method == "bs":
+        if not hasattr(lm, "generate_beam"):
+            raise AccordError(f"method bs needs a local backend (transformers or llama.cpp), not {lm.backend}")
+        return lm.generate_beam([pref for _, pref in prompts], config.num_beams, sampling, on_token)
     return lm.generate_two_streams([p for p, _ in prompts], [q for _, q in prompts], combiner(config),
                                    sampling, on_token)

@@ -143,6 +143,35 @@ class TransformersLM:
                                         self.stop_ids, self.tokenizer.pad_token_id, self._streamer(on_token))
         return self._finish(tokens, finish)
 
+    @torch.no_grad()
+    def generate_beam(self, prompts: list[str], num_beams: int, sampling: SamplingConfig,
+                      on_token: TokenCallback | None = None) -> list[Generation]:
+        """Beam search (accord.lm.beam) of each prompt, its beams sharing one KV cache of `num_beams` rows;
+        only `sampling.max_new_tokens` applies. A streamed answer arrives whole, when its search ends."""
+        from accord.lm.beam import beam_search
+
+        results = []
+        for row, prompt in enumerate(prompts):
+            input_ids, _ = self.encode([prompt])
+            cache = DynamicCache()
+            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            position = [input_ids.shape[1]]
+
+            def extend(parents: list[int], tokens: list[int]) -> torch.Tensor:
+                cache.reorder_cache(torch.tensor(parents, device=self.device))
+                ids = torch.tensor(tokens, device=self.device).unsqueeze(-1)
+                step = self.model(input_ids=ids, position_ids=torch.full_like(ids, position[0]),
+                                  past_key_values=cache, use_cache=True)
+                position[0] += 1
+                return step.logits[:, -1, :].float()
+
+            tokens, reason = beam_search(out.logits[0, -1].float(), extend, num_beams, sampling.max_new_tokens,
+                                         self.stop_ids)
+            results.extend(self._finish([tokens], [reason]))
+            if on_token is not None:
+                on_token(row, results[-1].text)
+        return results
+
     # ---- constrained choice --------------------------------------------------------------------
     def choice_token_ids(self, choices: list[str]) -> list[int]:
         return first_token_ids(lambda text: self.tokenizer.encode(text, add_special_tokens=False), choices)

@@ -11,7 +11,9 @@ logits it gets alone). The context is sized per call (sequences x longest sequen
 - `generate_two_streams` (Linear Alignment, Amulet): the plain prompts are sequences 0..B-1 and the
   preference prompts B..2B-1; every step is one batched decode of 2B tokens, the raw logits of both
   halves (all of the vocabulary, as torch tensors [B, V]) go through `combine`, and the token chosen for a
-  question is appended to both of its sequences.
+  question is appended to both of its sequences. A preference prompt that shares a prefix with its plain
+  prompt (the usual case: the preference is inserted late) copies that prefix's KV from the plain
+  sequence instead of evaluating it again (`share_prefix`, on by default; the tokens are the same).
 - `choice_logprobs(prompts, choices, prefix)`: the shared prefix is evaluated once as sequence 0, its KV
   cells are copied to sequences 1..N-1 (`llama_memory_seq_cp`), then all suffixes are evaluated in one
   decode.
@@ -53,6 +55,16 @@ END_OF_TURN_MARKERS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_tur
 _llama = None  # the llama_cpp module, imported on first use
 _log_lines: collections.deque = collections.deque(maxlen=20)
 _log_callback = None  # kept referenced: llama.cpp calls it from C
+
+
+def shared_prefix_length(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two token lists have in common."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _import_llama_cpp():
@@ -153,6 +165,8 @@ class LlamaCppLM:
 
         self.max_cells = max(int(max_cells), self.n_ctx)
         """Most KV cells (all sequences of one group together) a context may hold."""
+        self.share_prefix = True
+        """Two-stream decoding: the second stream copies the KV of the prompt prefix it shares with the first."""
         self.context_overrides: dict = dict(context_overrides or {})
         """Extra llama_context_params fields, e.g. EXACT_CONTEXT (float32 KV cache, no flash attention)."""
         self._ctx = None
@@ -340,13 +354,15 @@ class LlamaCppLM:
             target[k] = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
         return logits
 
-    def _prefill(self, sequences: list[list[int]], start: int = 0, first_seq: int = 0) -> torch.Tensor:
+    def _prefill(self, sequences: list[list[int]], start: int | list[int] = 0, first_seq: int = 0) -> torch.Tensor:
         """Evaluate each token list as its own sequence (ids first_seq, first_seq+1, ...) from position
-        `start`; returns the logits after each one's last token: [len(sequences), V]."""
+        `start` (one for all, or one per sequence); returns the logits after each one's last token:
+        [len(sequences), V]."""
         tokens, positions, seq_ids, outputs = [], [], [], []
         for offset, ids in enumerate(sequences):
+            begin = start[offset] if isinstance(start, list) else start
             tokens.extend(ids)
-            positions.extend(range(start, start + len(ids)))
+            positions.extend(range(begin, begin + len(ids)))
             seq_ids.extend([first_seq + offset] * len(ids))
             outputs.extend([0] * (len(ids) - 1) + [1])
         return self._decode(tokens, positions, seq_ids, outputs)
@@ -384,13 +400,32 @@ class LlamaCppLM:
             groups.append((current, widest))
         return groups
 
+    def _prefill_streams(self, prompt_ids: list[list[int]], num_streams: int) -> torch.Tensor:
+        """Prefill rows s*B + q. With two streams (and `share_prefix`), the second stream of each question
+        reuses the KV of the tokens it shares with the first: the first stream is evaluated, its KV stream
+        copied (llama_memory_seq_cp; across streams llama.cpp copies a whole stream) and cut back to the
+        shared prefix (llama_memory_seq_rm), and only the rest of the second prompt is evaluated. At least
+        one token of each prompt is evaluated, for its logits."""
+        if num_streams != 2 or not self.share_prefix:
+            return self._prefill(prompt_ids)
+        batch = len(prompt_ids) // 2
+        first, second = prompt_ids[:batch], prompt_ids[batch:]
+        shared = [min(shared_prefix_length(a, b), len(b) - 1) for a, b in zip(first, second)]
+        logits_first = self._prefill(first)
+        for q, n in enumerate(shared):
+            if n > 0:
+                self._lib.llama_memory_seq_cp(self._memory, q, batch + q, -1, -1)
+                self._lib.llama_memory_seq_rm(self._memory, batch + q, n, -1)
+        logits_second = self._prefill([ids[n:] for ids, n in zip(second, shared)], start=shared, first_seq=batch)
+        return torch.cat([logits_first, logits_second])
+
     def _run_streams(self, prompt_ids: list[list[int]], num_streams: int, combine: LogitsCombiner | None,
                      sampling: SamplingConfig, generator, on_token) -> tuple[list[list[int]], list[str]]:
         """Lock-step decoding of B questions with `num_streams` sequences each (rows s*B + q)."""
         rows = len(prompt_ids)
         batch = rows // num_streams
         self._clear()
-        logits = self._prefill(prompt_ids)
+        logits = self._prefill_streams(prompt_ids, num_streams)
         positions = [len(ids) for ids in prompt_ids]
         longest = [max(positions[s * batch + q] for s in range(num_streams)) for q in range(batch)]
         budget = [min(sampling.max_new_tokens, self.n_ctx - length) for length in longest]
@@ -460,6 +495,41 @@ class LlamaCppLM:
         if len(plain_prompts) != len(pref_prompts):
             raise AccordError("plain and preference prompts must pair up one to one")
         return self._generate(list(plain_prompts) + list(pref_prompts), 2, combine, sampling, on_token)
+
+    def generate_beam(self, prompts: list[str], num_beams: int, sampling: SamplingConfig,
+                      on_token: TokenCallback | None = None) -> list[Generation]:
+        """Beam search (accord.lm.beam) of each prompt. The live beams are sequences 0..K-1 or K..2K-1 in
+        turn: each step copies every chosen parent's KV stream into a free sequence (llama_memory_seq_cp)
+        and decodes the K new tokens in one batch. A streamed answer arrives whole, when its search ends."""
+        from accord.lm.beam import beam_search
+
+        if 2 * num_beams > self.n_seq_max:
+            raise AccordError(f"{num_beams} beams need {2 * num_beams} sequences; this model was loaded with "
+                              f"n_seq_max={self.n_seq_max}")
+        results = []
+        for row, ids in enumerate(self._encode_prompts(list(prompts))):
+            self._ensure_context(2 * num_beams, min(len(ids) + sampling.max_new_tokens, self.n_ctx))
+            self._clear()
+            first = self._prefill([ids])[0]
+            budget = max(1, min(sampling.max_new_tokens, self.n_ctx - len(ids)))
+            state = {"live": [0], "spare": list(range(1, 2 * num_beams)), "position": len(ids)}
+
+            def extend(parents: list[int], tokens: list[int]) -> torch.Tensor:
+                live, free = state["live"], state["spare"][:len(parents)]
+                for seq, parent in zip(free, parents):
+                    self._lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
+                    self._lib.llama_memory_seq_cp(self._memory, live[parent], seq, -1, -1)
+                state["live"], state["spare"] = free, state["spare"][len(parents):] + live
+                logits = self._decode(tokens, [state["position"]] * len(tokens), free, [1] * len(tokens))
+                state["position"] += 1
+                return logits
+
+            tokens, reason = beam_search(first, extend, num_beams, budget, self.stop_ids)
+            results.append(Generation(self.detokenize(tokens), tokens, reason))
+            if on_token is not None:
+                on_token(row, results[-1].text)
+        self._clear()
+        return results
 
     # ---- constrained choice ------------------------------------------------------------------------
     def choice_token_ids(self, choices: list[str]) -> list[int]:

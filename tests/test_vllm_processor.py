@@ -116,3 +116,81 @@ def test_client_names_the_method_from_the_local_combiner():
         server_method(lambda plain, pref: pref)
     with pytest.raises(AccordError, match="cannot run inside a vLLM server"):
         server_method(partial(torch.add))
+
+
+class FakeVLLM:
+    """/tokenize (one token per character, id = code point) and /v1/completions answering logprob_token_ids
+    with log p(id) = -id/100 and pair calls like a vLLM server WITHOUT accord's processor (the rows decode
+    independently: different tokens, stop_reason None)."""
+
+    def __init__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                server.requests.append((self.path, payload))
+                if self.path == "/tokenize":
+                    answer = {"tokens": [ord(c) for c in payload["prompt"]]}
+                elif "vllm_xargs" in payload:
+                    answer = {"choices": [{"index": i, "text": f"row{i}", "token_ids": [i], "finish_reason": "length",
+                                           "stop_reason": None} for i in range(len(payload["prompt"]))]}
+                else:
+                    ids = payload.get("logprob_token_ids") or []
+                    answer = {"choices": [{"index": 0, "text": "7", "finish_reason": "length", "logprobs": {
+                        "tokens": ["token_id:55"], "token_logprobs": [-0.5],
+                        "top_logprobs": [{f"token_id:{i}": -i / 100 for i in ids}]}}]}
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def fake_vllm():
+    fake = FakeVLLM()
+    yield fake
+    fake.httpd.shutdown()
+    fake.httpd.server_close()
+
+
+def test_exact_choice_reading_by_token_id(fake_vllm):
+    import numpy as np
+
+    from accord.lm.openai_compat import OpenAICompatLM
+
+    lm = OpenAICompatLM(fake_vllm.url, model="m", timeout=5)
+    rows = lm.choice_logprobs(["q1", "q2"], ["A", "Bee", "7"])
+    assert np.allclose(rows, [[-0.65, -0.66, -0.55]] * 2)  # first token of each choice: ord("A")=65, "B"=66, "7"=55
+    assert lm.last_choice_sources == ["logprob_token_ids"] * 2 and lm.settings()["choice_reading"] == "exact"
+    sent = [p for path, p in fake_vllm.requests if path == "/v1/completions"][0]
+    assert sent["logprob_token_ids"] == [65, 66, 55] and sent["logprobs"] == 3 and sent["return_tokens_as_token_ids"]
+    with pytest.raises(AccordError, match="do not start with distinct tokens"):
+        lm.choice_logprobs(["q"], ["Ab", "Ac"])
+
+
+def test_a_server_without_the_processor_is_refused(fake_vllm):
+    from accord.lm.base import SamplingConfig
+    from accord.lm.openai_compat import OpenAICompatLM
+
+    lm = OpenAICompatLM(fake_vllm.url, model="m", timeout=5)
+    config = MethodConfig(method="amulet", preference="concise")
+    with pytest.raises(AccordError, match="does not run accord's two-stream logits processor"):
+        lm.generate_two_streams(["p"], ["q"], combiner(config), SamplingConfig(max_new_tokens=4))
+    probe = [p for path, p in fake_vllm.requests if path == "/v1/completions"][0]
+    assert len(probe["prompt"]) == 1 and probe["vllm_xargs"]["accord_method"] == "amulet"
+    assert probe["stop_token_ids"] == [7] and probe["temperature"] == 0.0  # "\x07" is token 7 here

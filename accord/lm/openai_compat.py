@@ -323,7 +323,7 @@ class OpenAICompatLM:
     def _exact_choice_ids(self, choices: list[str]) -> list[int] | None:
         """First token id of each choice by the server's tokenizer, or None when this server has no
         exact reading (then choice_reading becomes "top_logprobs" for good)."""
-        if self.choice_reading == "top_logprobs" or self.api == "chat" and self.choice_reading == "auto":
+        if self.choice_reading == "top_logprobs":
             return None
         try:
             ids = first_token_ids(lambda text: self.tokenize(text), choices)

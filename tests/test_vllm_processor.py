@@ -194,3 +194,18 @@ def test_a_server_without_the_processor_is_refused(fake_vllm):
     probe = [p for path, p in fake_vllm.requests if path == "/v1/completions"][0]
     assert len(probe["prompt"]) == 1 and probe["vllm_xargs"]["accord_method"] == "amulet"
     assert probe["stop_token_ids"] == [7] and probe["temperature"] == 0.0  # "\x07" is token 7 here
+
+
+def test_server_options_in_the_model_spec():
+    from accord.lm.openai_compat import OpenAICompatLM
+
+    lm = OpenAICompatLM.from_spec("http://gpu1:8000/v1#qwen?concurrency=32&timeout=2.5&retries=0&choice_reading=exact")
+    assert (lm.base_url, lm.model, lm.concurrency, lm.timeout, lm.retries, lm.choice_reading) == \
+        ("http://gpu1:8000/v1", "qwen", 32, 2.5, 0, "exact")
+    assert OpenAICompatLM.from_spec("http://h:1/v1?api=chat#m").api == "chat"
+    with pytest.raises(AccordError, match="unknown server option 'bogus'"):
+        OpenAICompatLM.from_spec("http://h:1/v1#m?bogus=1")
+    with pytest.raises(AccordError, match="concurrency='x' is not a int"):
+        OpenAICompatLM.from_spec("http://h:1/v1#m?concurrency=x")
+    with pytest.raises(AccordError, match="choice_reading must be"):
+        OpenAICompatLM.from_spec("http://h:1/v1#m?choice_reading=maybe")

@@ -7,6 +7,7 @@ backoff on connection errors, timeouts, 429 and 5xx, and a per-request timeout.
 
     lm = OpenAICompatLM("http://127.0.0.1:8080/v1", model="qwen2.5-coder-0.5b")
     lm = OpenAICompatLM.from_spec("http://127.0.0.1:8080/v1#qwen2.5-coder-0.5b")   # same
+    lm = load_model("http://127.0.0.1:8080/v1#qwen2.5-coder-0.5b?concurrency=16&timeout=120")  # options
 
 - `choice_logprobs`, exact path (vLLM): each choice's first token id comes from the server's ``/tokenize``
   (as the local backends take the first token of each choice), and one token is asked for with
@@ -56,6 +57,7 @@ MAX_LOGPROB_TOKEN_IDS = 128  # vLLM's limit on logprob_token_ids
 # The per-token updates a vLLM server can run (accord.lm.vllm_processor), by the local function's name.
 SERVER_METHODS = {"amulet_logits": "amulet", "amulet_logits_iterative": "amulet_iterative",
                   "linear_alignment_logits": "la"}
+SPEC_OPTIONS = {"api": str, "concurrency": int, "timeout": float, "retries": int, "choice_reading": str}
 BROKEN_PAIR_TEXT = "\x07"  # its token marks a pair decoded out of step (a control byte no answer needs)
 
 
@@ -96,10 +98,18 @@ class OpenAICompatLM:
 
     @classmethod
     def from_spec(cls, spec: str, **options) -> "OpenAICompatLM":
-        """'URL[#model][?api=chat]' -> an OpenAICompatLM."""
-        match = re.search(r"\?api=(\w+)", spec)
+        """'URL[#model][?option=value&...]' -> an OpenAICompatLM; options: api, concurrency (requests in
+        flight), timeout (s), retries, choice_reading. E.g. 'http://gpu1:8000/v1#qwen?concurrency=32'."""
+        match = re.search(r"\?([^#]*)", spec)
         if match:
-            options.setdefault("api", match.group(1))
+            for item in filter(None, match.group(1).split("&")):
+                key, _, value = item.partition("=")
+                if key not in SPEC_OPTIONS:
+                    raise AccordError(f"unknown server option {key!r} in {spec!r}; known: {', '.join(SPEC_OPTIONS)}")
+                try:
+                    options.setdefault(key, SPEC_OPTIONS[key](value))
+                except ValueError:
+                    raise AccordError(f"server option {key}={value!r} is not a {SPEC_OPTIONS[key].__name__}") from None
             spec = spec[:match.start()] + spec[match.end():]
         url, _, model = spec.partition("#")
         return cls(url, model=model, **options)

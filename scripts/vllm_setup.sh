@@ -9,6 +9,7 @@
 # 2. accord itself installed into that venv without dependencies (the server loads accord's logits processor).
 # 3. The packaged model converted to a Hugging Face folder (bf16 safetensors) by accord's own loading code,
 #    cached under ACCORD_CACHE; its path is written to `.vllm/model-MODEL.path`.
+# 4. A check that vLLM's server imports; `.vllm/ready` is written only then (the live tests look for it).
 # Idempotent: each step is skipped when already done. Exits 0 with a line saying why when the machine cannot
 # run vLLM (no AVX512), so CI goes on and the live tests skip with that reason.
 set -euo pipefail
@@ -37,4 +38,9 @@ if [ ! -f "$PATH_FILE" ] || [ ! -f "$(cat "$PATH_FILE")/config.json" ]; then
     python3 -c "from accord.lm.loading import hf_folder; print(hf_folder('$MODEL'))" | tail -1 > "$PATH_FILE.tmp"
     mv "$PATH_FILE.tmp" "$PATH_FILE"
 fi
+# The server's imports must work (a leftover CUDA torchvision breaks them); only then mark the venv ready.
+rm -f "$VENV/ready"
+"$VENV/bin/python" -c "import vllm.entrypoints.openai.api_server, accord.lm.vllm_processor" >/dev/null 2>&1 \
+    || { echo "vllm_setup: vLLM's server does not import in $VENV; not marked ready"; exit 1; }
+touch "$VENV/ready"
 echo "vllm_setup: ready: $VENV/bin/vllm serves $(cat "$PATH_FILE")"

@@ -58,8 +58,8 @@ def unavailable_reason(model: str = DEFAULT_MODEL) -> str | None:
             return "this CPU has no AVX512, which vLLM's CPU build needs"
     except OSError:
         return "no /proc/cpuinfo: not a Linux machine vLLM's CPU build runs on"
-    if not (venv_dir() / "bin" / "vllm").is_file():
-        return f"no vLLM venv at {venv_dir()} (run: bash scripts/vllm_setup.sh)"
+    if not (venv_dir() / "ready").is_file():
+        return f"no working vLLM venv at {venv_dir()} (run: bash scripts/vllm_setup.sh)"
     if model_dir(model) is None:
         return f"no converted {model} folder for vLLM (run: bash scripts/vllm_setup.sh {model})"
     if _free_gib() < MIN_FREE_GIB:

@@ -10,6 +10,19 @@ import torch
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(2)
 
+
+@pytest.fixture(scope="session", autouse=True)
+def no_developer_settings():
+    """Tests never read the developer's ACCORD_* settings (data folders, API keys, thread counts...): they are
+    removed for the whole session (session fixtures and subprocesses included); a test sets what it needs
+    with monkeypatch. ACCORD_CACHE stays: it only says where derived copies (assembled and converted models,
+    keyed by their source) are kept, and the closing runs of the suite point it at an empty folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("ACCORD_") and name != "ACCORD_CACHE":
+                patch.delenv(name)
+        yield
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

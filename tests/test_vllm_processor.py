@@ -129,6 +129,7 @@ class FakeVLLM:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests = []
+        self.processor = False  # True: answer pair calls like a server running accord's processor
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -137,9 +138,14 @@ class FakeVLLM:
 
             def do_POST(self):
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                server.requests.append((self.path, payload))
+                server.requests.append((self.path, payload, dict(self.headers)))
                 if self.path == "/tokenize":
                     answer = {"tokens": [ord(c) for c in payload["prompt"]]}
+                elif "vllm_xargs" in payload and server.processor:
+                    lone = len(payload["prompt"]) == 1  # the probe: a lone row is failed with the broken token
+                    answer = {"choices": [{"index": i, "text": "" if lone else "ab", "token_ids": [7] if lone else [5, 6],
+                                           "finish_reason": "stop" if lone else "length",
+                                           "stop_reason": 7 if lone else None} for i in range(len(payload["prompt"]))]}
                 elif "vllm_xargs" in payload:
                     answer = {"choices": [{"index": i, "text": f"row{i}", "token_ids": [i], "finish_reason": "length",
                                            "stop_reason": None} for i in range(len(payload["prompt"]))]}
@@ -177,7 +183,7 @@ def test_exact_choice_reading_by_token_id(fake_vllm):
     rows = lm.choice_logprobs(["q1", "q2"], ["A", "Bee", "7"])
     assert np.allclose(rows, [[-0.65, -0.66, -0.55]] * 2)  # first token of each choice: ord("A")=65, "B"=66, "7"=55
     assert lm.last_choice_sources == ["logprob_token_ids"] * 2 and lm.settings()["choice_reading"] == "exact"
-    sent = [p for path, p in fake_vllm.requests if path == "/v1/completions"][0]
+    sent = [p for path, p, _ in fake_vllm.requests if path == "/v1/completions"][0]
     assert sent["logprob_token_ids"] == [65, 66, 55] and sent["logprobs"] == 3 and sent["return_tokens_as_token_ids"]
     with pytest.raises(AccordError, match="do not start with distinct tokens"):
         lm.choice_logprobs(["q"], ["Ab", "Ac"])
@@ -191,7 +197,7 @@ def test_a_server_without_the_processor_is_refused(fake_vllm):
     config = MethodConfig(method="amulet", preference="concise")
     with pytest.raises(AccordError, match="does not run accord's two-stream logits processor"):
         lm.generate_two_streams(["p"], ["q"], combiner(config), SamplingConfig(max_new_tokens=4))
-    probe = [p for path, p in fake_vllm.requests if path == "/v1/completions"][0]
+    probe = [p for path, p, _ in fake_vllm.requests if path == "/v1/completions"][0]
     assert len(probe["prompt"]) == 1 and probe["vllm_xargs"]["accord_method"] == "amulet"
     assert probe["stop_token_ids"] == [7] and probe["temperature"] == 0.0  # "\x07" is token 7 here
 
@@ -209,3 +215,18 @@ def test_server_options_in_the_model_spec():
         OpenAICompatLM.from_spec("http://h:1/v1#m?concurrency=x")
     with pytest.raises(AccordError, match="choice_reading must be"):
         OpenAICompatLM.from_spec("http://h:1/v1#m?choice_reading=maybe")
+
+
+def test_pairs_are_pinned_to_data_parallel_ranks(fake_vllm):
+    from accord.lm.base import SamplingConfig
+    from accord.lm.openai_compat import OpenAICompatLM
+
+    fake_vllm.processor = True
+    lm = OpenAICompatLM.from_spec(fake_vllm.url + "#m?data_parallel_size=2&concurrency=1")
+    out = lm.generate_two_streams(["p1", "p2", "p3"], ["q1", "q2", "q3"],
+                                  combiner(MethodConfig(method="la", preference="x")), SamplingConfig(max_new_tokens=2))
+    assert [(g.text, g.token_ids, g.finish_reason) for g in out] == [("ab", [5, 6], "length")] * 3
+    pairs = [(p, h) for path, p, h in fake_vllm.requests if path == "/v1/completions" and len(p["prompt"]) == 2]
+    assert [h.get("X-Data-Parallel-Rank") for _, h in pairs] == ["0", "1", "0"]  # HTTP headers ignore case
+    assert pairs[1][0]["prompt"] == [[ord(c) for c in "p2"], [ord(c) for c in "q2"]]
+    assert pairs[1][0]["vllm_xargs"]["accord_plain"] == fingerprint([ord(c) for c in "p2"])

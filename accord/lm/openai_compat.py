@@ -8,6 +8,7 @@ backoff on connection errors, timeouts, 429 and 5xx, and a per-request timeout.
     lm = OpenAICompatLM("http://127.0.0.1:8080/v1", model="qwen2.5-coder-0.5b")
     lm = OpenAICompatLM.from_spec("http://127.0.0.1:8080/v1#qwen2.5-coder-0.5b")   # same
     lm = load_model("http://127.0.0.1:8080/v1#qwen2.5-coder-0.5b?concurrency=16&timeout=120")  # options
+    lm = load_model("http://head:8000/v1#qwen?concurrency=64&data_parallel_size=8")  # vLLM with 8 DP ranks
 
 - `choice_logprobs`, exact path (vLLM): each choice's first token id comes from the server's ``/tokenize``
   (as the local backends take the first token of each choice), and one token is asked for with
@@ -46,7 +47,8 @@ from functools import partial
 import numpy as np
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids
+from accord.lm.base import (Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, item_keys,
+                             item_seed)
 from accord.lm.vllm_processor import PAIR_KEY, fingerprint
 
 ROLE_MARK = "\x1e"  # record separator: starts a message in a chat-mode prompt
@@ -57,7 +59,8 @@ MAX_LOGPROB_TOKEN_IDS = 128  # vLLM's limit on logprob_token_ids
 # The per-token updates a vLLM server can run (accord.lm.vllm_processor), by the local function's name.
 SERVER_METHODS = {"amulet_logits": "amulet", "amulet_logits_iterative": "amulet_iterative",
                   "linear_alignment_logits": "la"}
-SPEC_OPTIONS = {"api": str, "concurrency": int, "timeout": float, "retries": int, "choice_reading": str}
+SPEC_OPTIONS = {"api": str, "concurrency": int, "timeout": float, "retries": int, "choice_reading": str,
+                "data_parallel_size": int}
 BROKEN_PAIR_TEXT = "\x07"  # its token marks a pair decoded out of step (a control byte no answer needs)
 
 
@@ -66,7 +69,8 @@ class OpenAICompatLM:
 
     def __init__(self, base_url: str, model: str = "", api: str = "completions", concurrency: int = 4,
                  timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
-                 chat_template: str = "chatml", api_key: str | None = None, choice_reading: str = "auto"):
+                 chat_template: str = "chatml", api_key: str | None = None, choice_reading: str = "auto",
+                 data_parallel_size: int = 1):
         if api not in ("completions", "chat"):
             raise AccordError(f"api must be 'completions' or 'chat', got {api!r}")
         if choice_reading not in ("auto", "exact", "top_logprobs"):
@@ -87,6 +91,9 @@ class OpenAICompatLM:
         self.last_choice_sources: list[str] = []
         self.requests_sent = 0
         self.choice_reading = choice_reading
+        self.data_parallel_size = max(1, int(data_parallel_size))
+        """vLLM data-parallel ranks behind the URL: each two-stream pair is pinned to one rank
+        (X-data-parallel-rank, round robin), since the two rows of a pair must run in the same engine."""
         """"auto" until the first constrained choice; then "exact" (logprob_token_ids) or "top_logprobs"."""
         self._token_ids: dict[str, list[int]] = {}
         self._pair_processor_checked = False
@@ -115,10 +122,10 @@ class OpenAICompatLM:
         return cls(url, model=model, **options)
 
     # ---- HTTP --------------------------------------------------------------------------------------
-    def _post(self, path: str, payload: dict, base: str | None = None) -> dict:
+    def _post(self, path: str, payload: dict, base: str | None = None, headers: dict | None = None) -> dict:
         base = base or self.base_url
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         last_error = ""
@@ -223,9 +230,11 @@ class OpenAICompatLM:
         if not prompts:
             raise AccordError("no prompts given")
 
+        keys = item_keys(list(prompts))  # the seed sent for a prompt depends on it, not on its place in the batch
+
         def one(indexed):
             row, prompt = indexed
-            seed = None if sampling.seed is None else sampling.seed + row
+            seed = None if sampling.seed is None else item_seed(sampling.seed, keys[row]) % 2 ** 31
             choice = self._choice(self._request(prompt, sampling.max_new_tokens, sampling.temperature,
                                                 sampling.top_p, seed))
             text = self._text(choice)
@@ -254,7 +263,8 @@ class OpenAICompatLM:
 
         def one(indexed):
             row, (plain, pref) = indexed
-            first, second = self._pair_request(plain, pref, method, params, broken, sampling.max_new_tokens)
+            first, second = self._pair_request(plain, pref, method, params, broken, sampling.max_new_tokens,
+                                               rank=row % self.data_parallel_size)
             for choice in (first, second):
                 if choice.get("stop_reason") == broken:
                     raise AccordError(f"the vLLM server decoded the two prompts of question {row} out of step "
@@ -275,7 +285,7 @@ class OpenAICompatLM:
         return self._map(one, list(enumerate(zip(plain_prompts, pref_prompts))))
 
     def _pair_request(self, plain: str, pref: str, method: str, params: dict, broken: int, max_tokens: int,
-                      prompts: list | None = None) -> tuple[dict, dict]:
+                      prompts: list | None = None, rank: int = 0) -> tuple[dict, dict]:
         """One /completions call decoding (plain, pref) as a pair; `prompts` overrides what is sent (tests)."""
         plain_ids, pref_ids = self.tokenize(plain), self.tokenize(pref)
         payload = {"prompt": prompts if prompts is not None else [plain_ids, pref_ids], "max_tokens": max_tokens,
@@ -286,7 +296,9 @@ class OpenAICompatLM:
                                   "accord_broken_token": broken}}
         if self.model:
             payload["model"] = self.model
-        choices = sorted(self._post("/completions", payload).get("choices") or [], key=lambda c: c.get("index", 0))
+        pin = {"X-data-parallel-rank": str(rank)} if self.data_parallel_size > 1 else None
+        answer = self._post("/completions", payload, headers=pin)
+        choices = sorted(answer.get("choices") or [], key=lambda c: c.get("index", 0))
         if len(choices) != (2 if prompts is None else len(prompts)):
             raise AccordError(f"the server answered a two-prompt call with {len(choices)} choice(s)")
         return (choices[0], choices[1]) if prompts is None else tuple(choices)

@@ -5,6 +5,8 @@ copy of a dataset is recovered exactly; the expectile (value) update of IQL matc
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,17 @@ from accord.pbrl import pointmass
 from accord.pbrl.pointmass import collect, make_segments, sample_pairs, task_pair, teacher_labels
 from accord.pbrl.transfer import (gromov_coupling, label_accuracy, label_matrix, segment_features,
                                   transfer_labels)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Small networks on a shared CPU: one thread is faster and the results do not depend on the core count."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ---- environments and data -------------------------------------------------------------------------------
@@ -122,3 +135,202 @@ def test_gw_recovers_a_rotated_copy(small_segments):
 
 def test_label_accuracy_counts_ties_in_transfer_as_wrong_and_skips_true_ties():
     assert label_accuracy(np.array([0.9, 0.2, 0.5, 0.7]), np.array([1.0, 0.0, 1.0, 0.5])) == pytest.approx(2 / 3)
+
+
+# ---- reward models --------------------------------------------------------------------------------------
+
+import torch  # noqa: E402
+
+from accord.pbrl.rewards import (RewardConfig, build_reward_model, pair_accuracy, preference_loss, relabel,  # noqa: E402
+                                 train_reward, uncertainty_loss)
+
+
+def _linear_reward_segments(count=80, length=4, seed=0):
+    rng = np.random.default_rng(seed)
+    observations = rng.standard_normal((count, length, 2)).astype(np.float32)
+    actions = rng.standard_normal((count, length, 2)).astype(np.float32)
+    returns = observations[..., 0].sum(1)  # true step reward: the first state coordinate
+    return observations, actions, returns
+
+
+@pytest.mark.parametrize("kind", ["pt", "rpt", "mlp"])
+def test_reward_models_learn_a_linear_reward_from_teacher_labels(kind):
+    observations, actions, returns = _linear_reward_segments()
+    rng = np.random.default_rng(1)
+    pairs, test = sample_pairs(256, len(returns), rng), sample_pairs(500, len(returns), rng)
+    config = RewardConfig(kind=kind, embed_dim=16, heads=2, hidden=16, epochs=10, lr=3e-3)
+    model = train_reward(config, observations, actions, pairs, teacher_labels(returns, pairs))
+    assert pair_accuracy(model, observations, actions, test, teacher_labels(returns, test)) > 0.85
+    rewards = relabel(model, observations.reshape(20, 16, 2), actions.reshape(20, 16, 2), segment_length=4)
+    assert rewards.shape == (20, 16) and np.isfinite(rewards).all()
+
+
+def test_transformer_is_causal_step_rewards_ignore_the_future():
+    model = build_reward_model(RewardConfig(kind="pt", embed_dim=16, heads=2), 2, 2, max_length=6).eval()
+    observations, actions = torch.randn(1, 6, 2), torch.randn(1, 6, 2)
+    changed_observations, changed_actions = observations.clone(), actions.clone()
+    changed_observations[:, 4:] += 1.0
+    changed_actions[:, 3:] -= 1.0  # a_3 sits after s_3 in the token order: r_3 reads it, r_0..r_2 do not
+    with torch.no_grad():
+        before = model.step_rewards(observations, actions)[0]
+        after = model.step_rewards(changed_observations, changed_actions)[0]
+    torch.testing.assert_close(before[:, :3], after[:, :3])
+    assert not torch.allclose(before[:, 3:], after[:, 3:])
+
+
+def test_uncertainty_regulariser_is_zero_at_and_above_the_level_and_linear_below():
+    level = 0.2
+    log_sigma = torch.log(torch.tensor([0.2, 0.5, 0.2 / np.e]))
+    assert uncertainty_loss(log_sigma[:2], level).item() == pytest.approx(0.0, abs=1e-7)
+    assert uncertainty_loss(log_sigma[2:], level).item() == pytest.approx(1.0, abs=1e-6)  # entropy 1 nat short
+
+
+def test_sampled_returns_soften_the_pull_of_a_confidently_wrong_label():
+    # Same means, a flipped label (y = 0) on a pair the model ranks first: the expected BT gradient on the
+    # score difference under Gaussian sampling is E[sigmoid(d + s eps)] < sigmoid(d) for d > 0.
+    difference = torch.tensor(2.0)
+    samples = difference + 1.5 * torch.randn(200_000, generator=torch.Generator().manual_seed(0))
+    assert torch.sigmoid(samples).mean().item() < torch.sigmoid(difference).item() - 0.05
+
+
+def test_preference_loss_adds_the_weighted_regulariser_for_rpt_only():
+    observations, actions, returns = _linear_reward_segments(count=6)
+    pairs = torch.tensor([[0, 1], [2, 3]])
+    labels = torch.tensor([1.0, 0.0])
+    for kind in ("pt", "rpt"):
+        config = RewardConfig(kind=kind, embed_dim=16, heads=2, uncertainty_weight=0.5, std_level=50.0)
+        model = build_reward_model(config, 2, 2, max_length=4)
+        total, bradley_terry = preference_loss(model, torch.as_tensor(observations), torch.as_tensor(actions),
+                                               pairs, labels, config, torch.Generator().manual_seed(0))
+        if kind == "pt":
+            assert total.item() == bradley_terry.item()
+        else:  # sigma ~ 1 at initialisation, far below 50: the hinge is active
+            assert total.item() > bradley_terry.item() + 0.5 * 3.0
+
+
+# ---- IQL and behaviour cloning ----------------------------------------------------------------------------
+
+from accord.pbrl.iql import IQL, IQLConfig, expectile_loss, flatten_episodes, scale_rewards, train_bc  # noqa: E402
+
+
+def _hand_iql(expectile=0.7, lr=0.1):
+    """IQL on 1-D states and actions with linear networks set by hand and plain SGD."""
+    agent = IQL(1, 1, IQLConfig(expectile=expectile, discount=0.5))
+    agent.value = torch.nn.Linear(1, 1)
+    agent.target_critics = torch.nn.ModuleList([torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)])
+    with torch.no_grad():
+        agent.value.weight.fill_(0.0)
+        agent.value.bias.fill_(2.0)
+        for critic, weights in zip(agent.target_critics, ([1.0, 0.0], [1.0, 1.0])):
+            critic.weight.copy_(torch.tensor([weights]))
+            critic.bias.fill_(0.0)
+    agent.value_optimizer = torch.optim.SGD(agent.value.parameters(), lr=lr)
+    return agent
+
+
+def test_expectile_loss_hand_case():
+    # u = Q - V = (-1, 1): weights 0.3 and 0.7, loss (0.3 + 0.7) / 2
+    assert expectile_loss(torch.tensor([-1.0, 1.0]), 0.7).item() == pytest.approx(0.5)
+    assert expectile_loss(torch.tensor([-2.0, 0.0]), 0.9).item() == pytest.approx(0.1 * 4 / 2)
+
+
+def test_value_update_matches_hand_computation():
+    agent = _hand_iql()
+    observations = torch.tensor([[1.0], [3.0]])
+    actions = torch.tensor([[0.0], [5.0]])  # min(s, s + a) = s: Q = (1, 3); V = 2 everywhere
+    loss = agent.update_value(observations, actions)
+    assert loss == pytest.approx(0.5)
+    # dL/db = mean(-2 w u) = (0.6 - 1.4) / 2 = -0.4;  dL/dw = mean(-2 w u s) = (0.6 - 4.2) / 2 = -1.8
+    assert agent.value.bias.item() == pytest.approx(2.0 + 0.1 * 0.4)
+    assert agent.value.weight.item() == pytest.approx(0.0 + 0.1 * 1.8)
+
+
+def test_value_converges_to_the_expectile_of_the_q_values():
+    agent = _hand_iql(lr=0.2)
+    with torch.no_grad():
+        agent.value.weight.requires_grad_(False)
+    agent.value_optimizer = torch.optim.SGD([agent.value.bias], lr=0.2)
+    observations, actions = torch.zeros(2, 1), torch.tensor([[0.0], [0.0]])
+    with torch.no_grad():  # Q = (1, 3) through the critics' biases, state 0 for both
+        agent.target_critics[0].weight.zero_()
+        agent.target_critics[1].weight.zero_()
+        agent.target_critics[0].bias.fill_(1.0)
+        agent.target_critics[1].bias.fill_(1.0)
+    agent.target_q = lambda obs, act: torch.tensor([1.0, 3.0])
+    for _ in range(300):
+        agent.update_value(observations, actions)
+    # the 0.7-expectile v of {1, 3}: 0.7 (3 - v) = 0.3 (v - 1)  ->  v = 2.4
+    assert agent.value.bias.item() == pytest.approx(2.4, abs=1e-4)
+
+
+def test_critic_target_is_reward_plus_discounted_next_value():
+    agent = _hand_iql()
+    agent.critics = torch.nn.ModuleList([torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)])
+    with torch.no_grad():
+        for critic in agent.critics:
+            critic.weight.zero_()
+            critic.bias.zero_()
+    agent.critic_optimizer = torch.optim.SGD(agent.critics.parameters(), lr=0.1)
+    loss = agent.update_critic(torch.zeros(1, 1), torch.zeros(1, 1), torch.tensor([1.0]), torch.zeros(1, 1),
+                               torch.tensor([0.0]))
+    assert loss == pytest.approx(2 * (1.0 + 0.5 * 2.0) ** 2)  # two critics, each (0 - 2)^2
+
+
+def test_rewards_scale_to_unit_interval_and_episodes_flatten():
+    np.testing.assert_allclose(scale_rewards(np.array([[-2.0, 0.0], [2.0, 1.0]])), [[0.0, 0.5], [1.0, 0.75]])
+    source, _ = task_pair()
+    data = collect(source, episodes=3, seed=0)
+    flat = flatten_episodes(data, data["rewards"])
+    assert flat["observations"].shape == (3 * source.horizon, 2) and float(flat["rewards"].max()) == 1.0
+    np.testing.assert_allclose(flat["next_observations"][0].numpy(), data["next_observations"][0, 0])
+
+
+def test_behaviour_cloning_recovers_a_linear_expert():
+    observations = torch.rand(512, 2) * 2 - 1
+    transitions = {"observations": observations, "actions": torch.clamp(-0.5 * observations, -1, 1)}
+    policy = train_bc(IQLConfig(steps=300, batch_size=128, hidden=32, lr=3e-3), transitions)
+    np.testing.assert_allclose(policy.act(np.array([[0.8, -0.4]], dtype=np.float32)), [[-0.4, 0.2]], atol=0.1)
+
+
+# ---- command line ------------------------------------------------------------------------------------------
+
+from accord.cli import main  # noqa: E402
+
+TINY_RUN = ["pbrl", "run", "--episodes", "6", "--target-pairs", "40", "--reward-epochs", "1", "--embed-dim", "8",
+            "--iql-steps", "5", "--hidden", "8", "--eval-episodes", "4", "--seeds", "1"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pbrl", "run", "--env", "mujoco-soup"], "unknown environment 'mujoco-soup'"),
+    (["pbrl", "run", "--methods", "pearl,magic"], "unknown method(s) magic"),
+    (["pbrl", "transfer", "--gw", "sinkhorn"], "unknown GW solver(s) sinkhorn"),
+    (["pbrl", "run", "--source-flip", "1.5"], "--source-flip must be a probability"),
+    (["pbrl", "report", "/nonexistent/pbrl-run"], "holds no results.jsonl"),
+])
+def test_bad_input_is_one_clear_line(capsys, tmp_path, argv, message):
+    assert main(argv + (["--out", str(tmp_path / "run")] if argv[1] == "run" else [])) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_run_resumes_without_repeating_and_reports(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(TINY_RUN + ["--methods", "pearl,bc", "--out", str(out)]) == 0
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["0/pearl", "0/bc"]
+    assert json.loads((out / "run.json").read_text())["settings"]["reward"]["embed_dim"] == 8
+    assert (out / "seed0" / "transfer.npz").exists() and (out / "pbrl.png").exists()
+    assert main(TINY_RUN + ["--methods", "pearl,bc", "--out", str(out)]) == 0  # all done: nothing repeated
+    assert (out / "results.jsonl").read_text().splitlines() == lines
+    capsys.readouterr()
+    assert main(["pbrl", "report", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "PEARL (RPT, transferred labels)" in table and "behaviour cloning" in table
+    assert main(TINY_RUN + ["--methods", "pearl,bc", "--iql-steps", "6", "--out", str(out)]) == 2  # other settings
+
+
+def test_transfer_command_prints_accuracy_per_solver(capsys):
+    assert main(["pbrl", "transfer", "--episodes", "10", "--target-pairs", "50", "--gw-epsilon", "0.02", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["gw"] for row in rows] == ["exact", "entropic"]
+    assert all(0.0 <= row["transfer_accuracy"] <= 1.0 for row in rows)

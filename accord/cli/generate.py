@@ -18,17 +18,19 @@ from accord.cli import add_model_arguments, positive_float, positive_int
 from accord.errors import AccordError
 
 
-def add_method_arguments(parser, default_method: str = "amulet") -> None:
-    """Method and hyper-parameters of accord.decoding, shared by generate and eval."""
+def add_method_arguments(parser, many_preferences: bool = False) -> None:
+    """Method and hyper-parameters of accord.decoding, shared by generate and eval (`many_preferences`:
+    --preference may be repeated)."""
     from accord.decoding.protocols import PAPER_PREFERENCES, PROTOCOLS
 
     parser.add_argument("--protocol", choices=list(PROTOCOLS), default="paper",
                         help="prompt texts and placement: paper (Amulet's: the preference sentence after a helpful, "
                              "clear and concise system prompt; default) or accord (after the question); "
                              "see docs/preferences.md")
-    parser.add_argument("--preference", default="",
+    parser.add_argument("--preference", default=[] if many_preferences else "",
+                        action="append" if many_preferences else "store",
                         help=f"the preference: one of the paper's presets ({', '.join(PAPER_PREFERENCES)}) "
-                             "or any other words")
+                             "or any other words" + ("; repeat for several" if many_preferences else ""))
     parser.add_argument("--num-beams", type=positive_int, default=None, help="beams of the bs method (default 16)")
     parser.add_argument("--alpha", type=float, default=2.0, help="Amulet utility scale (default 2)")
     parser.add_argument("--eta", type=positive_float, default=10.0, help="Amulet learning rate (default 10)")
@@ -43,7 +45,7 @@ def add_method_arguments(parser, default_method: str = "amulet") -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
 
 
-def method_config(args, method: str):
+def method_config(args, method: str, preference: str | None = None):
     from accord.decoding.amulet import AmuletConfig
     from accord.decoding.linear_alignment import LinearAlignmentConfig
     from accord.decoding.protocols import get_protocol
@@ -54,7 +56,7 @@ def method_config(args, method: str):
     if args.num_beams is not None:
         overrides["num_beams"] = args.num_beams
     return get_protocol(args.protocol).method_config(
-        method, args.preference,
+        method, args.preference if preference is None else preference,
         amulet=AmuletConfig(alpha=args.alpha, eta=args.eta, lam=args.lam, iterations=args.iterations, form=args.form),
         linear_alignment=LinearAlignmentConfig(ratio=args.ratio), **overrides)
 

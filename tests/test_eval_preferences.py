@@ -210,3 +210,39 @@ def test_end_to_end_and_resume(tiny_lm, tmp_path, reading):
 def test_pairwise_judge_text_has_every_rule():
     for part in ("answers the question", "preference", "unnecessary or irrelevant", "most people", "A, B or Tie"):
         assert part in PAIRWISE.question
+
+
+def test_pairwise_judge_through_an_openai_compatible_endpoint():
+    """The same known-answer verdicts from a fake OpenAI-compatible server (completions API, top_logprobs)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from accord.lm import load_model
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            prompt = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["prompt"]
+            first = prompt.split("Response A:")[1].split("Response B:")[0]
+            second = prompt.split("Response B:")[1]
+            best = "A" if "GOOD" in first else "B" if "GOOD" in second else "Tie"
+            top = {token: (-0.1 if token == best else -4.0) for token in ("A", "B", "Tie")}
+            body = json.dumps({"choices": [{"index": 0, "text": best, "logprobs": {
+                "tokens": [best], "token_logprobs": [top[best]], "top_logprobs": [top]}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        judge = load_model(f"http://127.0.0.1:{httpd.server_address[1]}/v1#fake")
+        items = [("q", "GOOD", "bad"), ("q", "bad", "GOOD"), ("q", "bad", "bad")]
+        assert [v["verdict"] for v in pairwise_verdicts(judge, items, "Be good.")] == [1, -1, 0]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -274,3 +274,87 @@ def test_learned_credit_sums_follow_the_loss():
     assert torch.allclose(rewards[:, 0], rewards[:, 1])                 # no agent split: equal shares
     returns = rewards.sum(dim=(1, 2)).detach() + torch.tensor([1.0, -2.0, 0.0, 0.0])
     assert decomposition_loss(rewards, returns).item() == pytest.approx((1 + 4) / 4)
+
+
+def test_gae_matches_a_slow_reference():
+    from accord.marl.ppo import gae
+
+    rng = np.random.default_rng(0)
+    rewards, values = rng.normal(size=(3, 2, 5)).astype(np.float32), rng.normal(size=(3, 2, 5)).astype(np.float32)
+    lengths = np.array([5, 2, 1])
+    gamma, lam = 0.9, 0.8
+    advantages, returns = gae(rewards, values, lengths, gamma, lam)
+    for b in range(3):
+        for i in range(2):
+            L = lengths[b]
+            for t in range(5):
+                if t >= L:
+                    assert advantages[b, i, t] == 0 and returns[b, i, t] == 0
+                    continue
+                expected = 0.0
+                for k in range(t, L):                                   # sum of (gamma lam)^k delta_k
+                    next_value = values[b, i, k + 1] if k + 1 < L else 0.0
+                    delta = rewards[b, i, k] + gamma * next_value - values[b, i, k]
+                    expected += (gamma * lam) ** (k - t) * delta
+                assert advantages[b, i, t] == pytest.approx(expected, abs=1e-5)
+                assert returns[b, i, t] == pytest.approx(expected + values[b, i, t], abs=1e-5)
+
+
+def tiny_ppo(credit, **kw):
+    from accord.marl.ppo import PPOConfig
+
+    settings = RewardModelSettings(emb_dim=16, n_heads=2, n_layers=1, batch_episodes=8, updates_per_iteration=2,
+                                   min_episodes=4, capacity=64)
+    return PPOConfig(**{**dict(env="alice-bob", credit=credit, total_steps=4 * 160, steps_per_iteration=160,
+                               parallel_envs=4, epochs=1, minibatch_size=64, eval_every=1, eval_episodes=4,
+                               checkpoint_every=2, reward_model=settings), **kw})
+
+
+def test_ppo_resumes_after_a_kill_exactly(tmp_path):
+    from accord.marl.ppo import train
+
+    whole = train(tiny_ppo("stas"), tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(entry):
+        if entry["iteration"] == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tiny_ppo("stas"), tmp_path / "cut", log=kill_at_3)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["iteration"] == 2
+    resumed = train(tiny_ppo("stas"), tmp_path / "cut")
+    lines = [json.loads(line) for line in (tmp_path / "cut" / "curve.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in lines] == [0, 1, 2, 3, 4]                # nothing lost, nothing repeated
+    for a, b in zip(whole, resumed):
+        assert a["iteration"] == b["iteration"] and a["team_return"] == b["team_return"]
+        assert a.get("reward_loss") == pytest.approx(b.get("reward_loss"))
+
+
+@pytest.mark.parametrize("credit", ["episodic", "uniform", "temporal", "arel", "stas-ml"])
+def test_ppo_runs_with_every_credit(credit):
+    from accord.marl.ppo import train
+
+    records = train(tiny_ppo(credit, total_steps=2 * 160))
+    assert [r["iteration"] for r in records] == [0, 1, 2]
+    assert records[-1]["env_steps"] >= 320 and "policy_loss" in records[-1]
+
+
+def test_cli_train_and_report(tmp_path, capsys):
+    from accord.cli import main
+
+    for credit in ("uniform", "episodic"):
+        assert main(["marl", "train", "--env", "alice-bob", "--credit", credit, "--scale", "cpu", "--steps", "600",
+                     "--eval-episodes", "4", "--eval-every", "1", "--out", str(tmp_path / credit)]) == 0
+    settings = json.loads((tmp_path / "uniform" / "run.json").read_text())["settings"]
+    assert settings["credit"] == "uniform" and settings["scale"] == "cpu" and settings["reward_model"]["emb_dim"] == 32
+    assert main(["marl", "report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| alice-bob | uniform | success |" in out and (tmp_path / "curves.png").stat().st_size > 1000
+    assert main(["marl", "report", str(tmp_path / "nothing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    # resuming with other settings is refused with one line
+    assert main(["marl", "train", "--env", "alice-bob", "--credit", "uniform", "--scale", "cpu", "--steps", "900",
+                 "--out", str(tmp_path / "uniform")]) == 2

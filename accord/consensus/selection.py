@@ -1,0 +1,96 @@
+"""Consensus by selection: draft N candidates, let every party's judge score all of them, pick one by a
+social-choice rule matched to the goal.
+
+ICSAP (Zhang et al. 2024, "Incentive Compatibility for AI Alignment in Sociotechnical Systems", arXiv
+2402.12907) proposes mechanism design for aligning AI systems with societies; this is its simplest
+measurable form on EuroCon: the parties' judged scores are the reports, a social-choice rule
+(accord.games.social_choice) is the mechanism, and the resolution it selects is the outcome.
+
+Rules (`rule`):
+
+* `auto` (default): matched to the goal. Voting goals (simple_majority, two_thirds, veto): the candidate
+  that passes the goal, ties by the seat-weighted mean score (for simple majority and two thirds this is the
+  seat-weighted utilitarian rule; for veto it also needs the veto party's 6). Rawlsian: the largest minimum
+  score (ties by the mean). Utilitarian: the largest mean score (every party counted equally).
+* any rule of accord.games.social_choice (`seat-weighted` = utilitarian with seat weights, `utilitarian`,
+  `rawlsian`, `nash`, `plurality`, `borda`, `copeland`, `condorcet`, `kemeny`, `maximal-lottery`): parties
+  are voters weighted by their seats (`utilitarian` and `rawlsian` unweighted, as the goals define them).
+
+Scores are the run's vote reading (expected digit by default). The judge that selects is the judge that
+scores the outcome, so a gain of the selected draft over a single draft is measured *by the selecting
+judge* (best-of-N against one's own metric); `rejudge` with another judge gives a held-out view.
+
+    index, values = select_candidate(scores, seat_weights, goal="rawlsian")   # scores: candidates x parties
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accord.consensus.goals import GOALS, VOTING_GOALS, evaluate
+from accord.errors import AccordError
+from accord.games import social_choice
+
+RULES = ("auto", "seat-weighted") + social_choice.RULES
+
+
+def check_rule(rule: str) -> str:
+    if rule not in RULES:
+        raise AccordError(f"unknown selection rule {rule!r}; choose from {', '.join(RULES)}")
+    return rule
+
+
+def select_candidate(scores, seat_weights, goal: str, rule: str = "auto",
+                     veto_index: int | None = None) -> tuple[int, list[float]]:
+    """(index of the selected candidate, the rule's value of every candidate). scores: candidates x parties."""
+    check_rule(rule)
+    if goal not in GOALS:
+        raise AccordError(f"unknown goal {goal!r}; choose from {', '.join(GOALS)}")
+    S = np.asarray(scores, dtype=float)
+    if S.ndim != 2 or S.shape[0] == 0 or S.shape[1] != len(seat_weights):
+        raise AccordError(f"scores must be candidates x {len(seat_weights)} parties, got shape {S.shape}")
+    names = [f"c{i}" for i in range(S.shape[0])]
+    seats = social_choice.from_scores(names, S.T, seat_weights)
+    equal = social_choice.from_scores(names, S.T)
+    if rule == "auto":
+        mean_seat = social_choice.utilitarian(seats)
+        if goal in VOTING_GOALS:
+            passes = np.array([evaluate(goal, row, seat_weights, veto_index)["value"] for row in S])
+            values = passes * 10.0 + mean_seat  # passing first (0/1), then the seat-weighted mean (0..9)
+            return int(np.flatnonzero(values >= values.max() - 1e-9)[0]), values.tolist()
+        if goal == "rawlsian":
+            return social_choice.winner(equal, "rawlsian"), social_choice.rawlsian(equal).tolist()
+        return social_choice.winner(equal, "utilitarian"), social_choice.utilitarian(equal).tolist()
+    if rule == "seat-weighted":
+        return social_choice.winner(seats, "utilitarian"), social_choice.utilitarian(seats).tolist()
+    profile = equal if rule in ("utilitarian", "rawlsian") else seats
+    if rule in social_choice.SCORE_RULES:
+        values = social_choice.SCORE_RULES[rule](profile)
+    elif rule == "maximal-lottery":
+        values = social_choice.maximal_lottery(profile)
+    else:
+        values = social_choice.copeland(profile)  # condorcet / kemeny: Copeland scores as the shown value
+    return social_choice.winner(profile, rule), [float(v) for v in values]
+
+
+def party_scores(votes, reading: str) -> list[float] | None:
+    """One number per party from judge votes (accord.consensus.judge.Vote): the expected or argmax digit."""
+    values = [v.expected if reading == "expected" else v.score for v in votes]
+    return None if any(v is None for v in values) else [float(v) for v in values]
+
+
+def summarize_selection(records: list[dict]) -> dict:
+    """Per goal: the goal's metric (under the run's vote reading) of the selected draft and of the first
+    candidate alone (a single draft with the same sampling), paired on the same tasks."""
+    out: dict[str, dict] = {}
+    for record in records:
+        candidates = record.get("candidates")
+        if not record.get("usable") or not candidates or candidates[0].get("value") is None:
+            continue
+        row = out.setdefault(record["goal"], {"selected": [], "single": []})
+        row["selected"].append(candidates[record["selected_index"]]["value"])
+        row["single"].append(candidates[0]["value"])
+    return {goal: {"n": len(row["selected"]), "selected_mean": float(np.mean(row["selected"])),
+                   "single_mean": float(np.mean(row["single"])),
+                   "paired_difference": float(np.mean(np.subtract(row["selected"], row["single"])))}
+            for goal, row in out.items()}

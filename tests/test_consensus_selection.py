@@ -1,0 +1,53 @@
+"""Consensus selection (accord/consensus/selection.py): the goal-matched rule and the social-choice rules
+pick the right candidate on hand-made score tables."""
+
+import pytest
+
+from accord.consensus.selection import select_candidate, summarize_selection
+from accord.errors import AccordError
+
+# three candidates x two parties (seats 0.7 / 0.3)
+SCORES = [[9.0, 1.0],   # the big party's favourite: V = 6.6, min 1
+          [5.0, 5.0],   # the compromise: V = 5.0, min 5
+          [6.0, 3.0]]   # V = 5.1, min 3
+SEATS = [0.7, 0.3]
+
+
+def test_goal_matched_rules():
+    assert select_candidate(SCORES, SEATS, "simple_majority")[0] == 0       # highest seat-weighted vote
+    assert select_candidate(SCORES, SEATS, "rawlsian")[0] == 1              # best worst-off party
+    assert select_candidate(SCORES, SEATS, "utilitarian")[0] == 0           # means 5, 5, 4.5: tie -> first
+    # two thirds (V >= 6.67): nobody passes, so the seat-weighted vote decides
+    assert select_candidate(SCORES, SEATS, "two_thirds")[0] == 0
+    # veto by the small party (needs its 6 and V >= 5): only a candidate it rates 6+ can pass
+    vetoed = [[9.0, 1.0], [5.0, 6.0], [6.0, 3.0]]
+    index, values = select_candidate(vetoed, SEATS, "veto", veto_index=1)
+    assert index == 1 and values[1] > values[0]
+
+
+def test_social_choice_rules():
+    def pick(rule, seats=SEATS):
+        return select_candidate(SCORES, seats, "simple_majority", rule=rule)[0]
+
+    assert pick("utilitarian") == 0 and pick("seat-weighted") == 0 and pick("rawlsian") == 1
+    # the big party's ranking 0 > 2 > 1 carries every pairwise majority: candidate 0 is the Condorcet winner
+    for rule in ("borda", "copeland", "condorcet", "kemeny", "maximal-lottery", "plurality"):
+        assert pick(rule) == 0, rule
+    # Nash welfare with equal seats prefers the compromise: log 5 + log 5 > log 6 + log 3 > log 9 + log 1
+    assert pick("nash", [0.5, 0.5]) == 1
+
+
+def test_bad_input():
+    with pytest.raises(AccordError, match="unknown selection rule"):
+        select_candidate(SCORES, SEATS, "simple_majority", rule="dictator")
+    with pytest.raises(AccordError, match="parties"):
+        select_candidate([[1.0, 2.0, 3.0]], SEATS, "rawlsian")
+
+
+def test_summary_pairs_selected_with_first_candidate():
+    records = [{"goal": "rawlsian", "usable": True, "selected_index": 1,
+                "candidates": [{"value": 2.0}, {"value": 5.0}]},
+               {"goal": "rawlsian", "usable": True, "selected_index": 0,
+                "candidates": [{"value": 4.0}, {"value": 3.0}]}]
+    summary = summarize_selection(records)["rawlsian"]
+    assert summary == {"n": 2, "selected_mean": 4.5, "single_mean": 3.0, "paired_difference": 1.5}

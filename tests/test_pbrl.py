@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from accord.pbrl import pointmass
-from accord.pbrl.pointmass import collect, make_segments, sample_pairs, task_pair, teacher_labels
+from accord.pbrl.pointmass import collect, task_pair
+from accord.pbrl.segments import make_segments, sample_pairs, teacher_labels
 from accord.pbrl.transfer import (gromov_coupling, label_accuracy, label_matrix, segment_features,
                                   transfer_labels)
 
@@ -81,6 +82,7 @@ def small_segments():
     return make_segments(collect(source, episodes=30, seed=1), length=20)  # 60 segments
 
 
+@pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")
 @pytest.mark.parametrize("method", ["exact", "entropic"])
 def test_identical_domains_give_identity_coupling_and_source_labels(small_segments, method):
     features = segment_features(small_segments["observations"], small_segments["actions"])
@@ -329,8 +331,51 @@ def test_run_resumes_without_repeating_and_reports(capsys, tmp_path):
     assert main(TINY_RUN + ["--methods", "pearl,bc", "--iql-steps", "6", "--out", str(out)]) == 2  # other settings
 
 
+@pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")
 def test_transfer_command_prints_accuracy_per_solver(capsys):
     assert main(["pbrl", "transfer", "--episodes", "10", "--target-pairs", "50", "--gw-epsilon", "0.02", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["gw"] for row in rows] == ["exact", "entropic"]
     assert all(0.0 <= row["transfer_accuracy"] <= 1.0 for row in rows)
+
+
+# ---- Meta-World (optional extra) -----------------------------------------------------------------------------
+
+import importlib.util  # noqa: E402
+
+HAS_METAWORLD = importlib.util.find_spec("metaworld") is not None
+needs_metaworld = pytest.mark.skipif(not HAS_METAWORLD, reason="optional extra not installed: "
+                                     "pip install 'accord[metaworld]' (metaworld 3.x, MuJoCo 3)")
+
+
+@pytest.mark.skipif(HAS_METAWORLD, reason="checks the message shown when metaworld is missing")
+def test_metaworld_missing_is_one_clear_line(capsys, tmp_path):
+    assert main(["pbrl", "run", "--env", "metaworld", "--out", str(tmp_path / "run")]) == 2
+    assert "pip install 'accord[metaworld]'" in capsys.readouterr().err
+
+
+@needs_metaworld
+def test_metaworld_pair_collects_scripted_episodes_headless():
+    from accord.pbrl import metaworld_tasks
+    from accord.errors import AccordError
+
+    source, target = metaworld_tasks.task_pair("button-press-topdown-v3->button-press-v3", horizon=40)
+    data = metaworld_tasks.collect(target, episodes=3, seed=0, mix={"expert": (0.1, 1.0)})
+    assert data["observations"].shape == (3, 40, 39) and data["actions"].shape == (3, 40, 4)
+    np.testing.assert_array_equal(data["observations"][:, 1:], data["next_observations"][:, :-1])
+    again = metaworld_tasks.collect(target, episodes=3, seed=0, mix={"expert": (0.1, 1.0)})
+    np.testing.assert_array_equal(data["rewards"], again["rewards"])
+    with pytest.raises(AccordError):
+        metaworld_tasks.task_pair("button-press-v3")
+    with pytest.raises(AccordError):
+        metaworld_tasks.task_pair("button-press-v3->no-such-task-v3")
+
+
+@needs_metaworld
+def test_metaworld_tiny_run_end_to_end(tmp_path):
+    out = tmp_path / "mw"
+    argv = ["pbrl", "run", "--env", "metaworld", "--episodes", "4", "--target-pairs", "20", "--reward-epochs", "1",
+            "--embed-dim", "8", "--iql-steps", "3", "--hidden", "8", "--eval-episodes", "1", "--seeds", "1",
+            "--methods", "pearl,bc", "--out", str(out)]
+    assert main(argv) == 0
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2

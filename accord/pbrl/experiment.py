@@ -35,6 +35,7 @@ import torch
 from accord.errors import AccordError
 from accord.pbrl.iql import IQLConfig, flatten_episodes, train_bc, train_iql
 from accord.pbrl.rewards import RewardConfig, pair_accuracy, relabel, train_reward
+from accord.pbrl.segments import make_segments, sample_pairs, teacher_labels
 from accord.pbrl.transfer import gromov_coupling, label_accuracy, label_matrix, segment_features, transfer_labels
 from accord.runs import ResultStore, write_run_metadata
 
@@ -42,7 +43,7 @@ METHODS = ["pearl", "pt", "mlp", "oracle", "bc", "true_reward"]
 # reward model and label source of each reward-learning method
 METHOD_REWARDS = {"pearl": ("rpt", "transferred"), "pt": ("pt", "transferred"), "mlp": ("mlp", "transferred"),
                   "oracle": ("pt", "target_teacher")}
-ENVIRONMENTS = {"pointmass": "accord.pbrl.pointmass", "metaworld": "accord.pbrl.metaworld"}
+ENVIRONMENTS = {"pointmass": "accord.pbrl.pointmass", "metaworld": "accord.pbrl.metaworld_tasks"}
 
 
 @dataclass
@@ -89,28 +90,28 @@ def prepare_transfer(config: ExperimentConfig, seed: int, cache: Path | None = N
     source_task, target_task = env.task_pair(config.pair) if config.pair else env.task_pair()
     source_data = env.collect(source_task, config.episodes, seed=2 * seed)
     target_data = env.collect(target_task, config.episodes, seed=2 * seed + 1)
-    source = env.make_segments(source_data, config.segment_length)
-    target = env.make_segments(target_data, config.segment_length)
+    source = make_segments(source_data, config.segment_length)
+    target = make_segments(target_data, config.segment_length)
     rng = np.random.default_rng(10_000 + seed)
-    target_pairs = env.sample_pairs(config.target_pairs, len(target["returns"]), rng)
-    test_pairs = env.sample_pairs(config.test_pairs, len(target["returns"]), rng)
+    target_pairs = sample_pairs(config.target_pairs, len(target["returns"]), rng)
+    test_pairs = sample_pairs(config.test_pairs, len(target["returns"]), rng)
     prepared = {"source_task": source_task, "target_task": target_task, "target_data": target_data,
                 "target": target, "target_pairs": target_pairs, "test_pairs": test_pairs,
-                "target_labels": env.teacher_labels(target["returns"], target_pairs),
-                "test_labels": env.teacher_labels(target["returns"], test_pairs)}
+                "target_labels": teacher_labels(target["returns"], target_pairs),
+                "test_labels": teacher_labels(target["returns"], test_pairs)}
     if cache is not None and cache.exists():
         stored = np.load(cache)
         prepared.update(transferred=stored["transferred"], transfer_seconds=float(stored["transfer_seconds"]))
     else:
         count = len(source["returns"])
         all_pairs = np.stack(np.triu_indices(count, k=1), axis=1)
-        source_labels = env.teacher_labels(source["returns"], all_pairs, flip=config.source_flip,
+        source_labels = teacher_labels(source["returns"], all_pairs, flip=config.source_flip,
                                            rng=np.random.default_rng(20_000 + seed))
         values, mask = label_matrix(source_labels, all_pairs, count)
         start = time.perf_counter()
         coupling = gromov_coupling(segment_features(source["observations"], source["actions"]),
                                    segment_features(target["observations"], target["actions"]),
-                                   method=config.gw_method, epsilon=config.gw_epsilon, seed=seed)
+                                   method=config.gw_method, epsilon=config.gw_epsilon)
         prepared["transferred"] = transfer_labels(coupling, values, mask, target_pairs)[0]
         prepared["transfer_seconds"] = time.perf_counter() - start
         if cache is not None:

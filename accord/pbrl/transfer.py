@@ -36,11 +36,12 @@ def cost_matrix(features: np.ndarray) -> np.ndarray:
 
 
 def gromov_coupling(source_features: np.ndarray, target_features: np.ndarray, method: str = "exact",
-                    epsilon: float = 5e-3, max_iter: int = 1000, seed: int = 0) -> np.ndarray:
+                    epsilon: float = 5e-3, max_iter: int = 1000) -> np.ndarray:
     """Gromov-Wasserstein coupling [n_source, n_target] with uniform marginals (square loss).
 
     method "exact": POT's conditional-gradient solver; "entropic": projected gradient with entropic
-    regularisation `epsilon` (on costs scaled to max 1). Both start from the product coupling."""
+    regularisation `epsilon` (on costs scaled to max 1). Both start from the product coupling; both find local
+    optima only (GW is not convex): with few segments per domain the alignment can fail (benchmarks/pbrl.py)."""
     source_cost, target_cost = cost_matrix(source_features), cost_matrix(target_features)
     p = ot.unif(len(source_features))
     q = ot.unif(len(target_features))
@@ -49,8 +50,7 @@ def gromov_coupling(source_features: np.ndarray, target_features: np.ndarray, me
                                                 max_iter=max_iter)
     elif method == "entropic":
         coupling = ot.gromov.entropic_gromov_wasserstein(source_cost, target_cost, p, q, loss_fun="square_loss",
-                                                         epsilon=epsilon, max_iter=max_iter,
-                                                         numItermax=10000)  # inner Sinkhorn iterations
+                                                         epsilon=epsilon, max_iter=max_iter)
     else:
         raise ValueError(f"unknown GW method {method!r} (exact or entropic)")
     return np.asarray(coupling)

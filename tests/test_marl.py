@@ -304,7 +304,7 @@ def tiny_ppo(credit, **kw):
     from accord.marl.ppo import PPOConfig
 
     settings = RewardModelSettings(emb_dim=16, n_heads=2, n_layers=1, batch_episodes=8, updates_per_iteration=2,
-                                   min_episodes=4, capacity=64)
+                                   min_episodes=2, capacity=64)
     return PPOConfig(**{**dict(env="alice-bob", credit=credit, total_steps=4 * 160, steps_per_iteration=160,
                                parallel_envs=4, epochs=1, minibatch_size=64, eval_every=1, eval_episodes=4,
                                checkpoint_every=2, reward_model=settings), **kw})

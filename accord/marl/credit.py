@@ -100,6 +100,7 @@ class CreditAssigner:
         self.credit, self.settings = credit, settings
         self.n_agents, self.max_steps = n_agents, max_steps
         self.learned = credit in KINDS
+        self.ready = not self.learned      # learned credit is ready once a trained model has been frozen
         self.rng = np.random.default_rng(seed + 1)
         if not self.learned:
             return
@@ -129,8 +130,9 @@ class CreditAssigner:
             loss.backward()
             self.optimizer.step()
             losses.append(loss.item())
-        if (iteration + 1) % self.settings.refresh_every == 0:
+        if (iteration + 1) % self.settings.refresh_every == 0 or not self.ready:
             self.frozen.load_state_dict(self.model.state_dict())
+            self.ready = True
         return float(np.mean(losses))
 
     @torch.no_grad()
@@ -144,7 +146,7 @@ class CreditAssigner:
             return {}
         return {"model": self.model.state_dict(), "frozen": self.frozen.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict(),
-                "rng": self.rng.bit_generator.state}
+                "rng": self.rng.bit_generator.state, "ready": self.ready}
 
     def load_state_dict(self, state: dict):
         if not self.learned:
@@ -154,3 +156,4 @@ class CreditAssigner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.rng.bit_generator.state = state["rng"]
+        self.ready = state["ready"]

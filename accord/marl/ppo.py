@@ -269,7 +269,7 @@ def train(config: PPOConfig, out_dir: str | Path | None = None, progress: bool =
         # credit: feed the reward model's buffer, read per-agent per-step rewards from its frozen copy
         credit.observe(episodes["obs"], episodes["actions"], episodes["lengths"], episodes["returns"])
         stats = {}
-        if not credit.learned or iteration > 0 or credit.buffer.size > credit.settings.min_episodes:
+        if credit.ready:                      # learned credit: only once a trained model has been frozen
             rewards = credit.rewards(episodes["obs"], episodes["actions"], episodes["lengths"], episodes["returns"])
             advantages, returns = gae(rewards, episodes["values"], episodes["lengths"], config.gamma, config.gae_lambda)
             stats = ppo_update(network, optimizer, flatten_valid(episodes, advantages, returns), config,

@@ -51,3 +51,48 @@ def test_summary_pairs_selected_with_first_candidate():
                 "candidates": [{"value": 4.0}, {"value": 3.0}]}]
     summary = summarize_selection(records)["rawlsian"]
     assert summary == {"n": 2, "selected_mean": 4.5, "single_mean": 3.0, "paired_difference": 1.5}
+
+
+class LengthJudge:
+    """Scores by the resolution's length: party A rates short texts high, party B long ones."""
+
+    name, backend = "length", "test"
+
+    def chat_prompt(self, user, system=None):
+        return user
+
+    def choice_logprobs(self, prompts, choices, prefix=""):
+        import numpy as np
+
+        length = len(prefix.split("Proposed resolution:")[1].split("\n")[0])
+        rows = np.full((len(prompts), 10), -30.0)
+        for row, prompt in enumerate(prompts):
+            digit = max(0, 9 - length // 8) if "group: A" in (prefix + prompt) else min(9, length // 8)
+            rows[row, digit] = 0.0
+        return rows
+
+
+def test_draft_and_select_picks_by_the_rule(tiny_lm):
+    import numpy as np
+
+    from accord.consensus.data import Party, Task
+    from accord.consensus.protocols import get_protocol
+    from accord.consensus.selection import draft_and_select
+    from accord.lm.base import SamplingConfig
+
+    task = Task("t", "1", "T", "Bg.", [Party("A", "short", 5), Party("B", "long", 5)], [0.5, 0.5], "A")
+    batch = [(task, "rawlsian", []), (task, "simple_majority", [])]
+    sampling = SamplingConfig(max_new_tokens=12, temperature=1.0, seed=3)
+    results = draft_and_select(tiny_lm, LengthJudge(), batch, None, sampling, "base", get_protocol("paper"), 4)
+    assert len(results) == 2
+    for (task_, goal, _), (draft, votes, seconds, extra) in zip(batch, results):
+        candidates = extra["candidates"]
+        assert len({c["draft"] for c in candidates}) > 1               # sampled candidates differ
+        scores = np.array([c["scores"] for c in candidates])
+        # independent choice: rawlsian = largest minimum (ties to the larger mean, then the first)
+        if goal == "rawlsian":
+            best = max(range(4), key=lambda c: (scores[c].min(), scores[c].mean(), -c))
+        else:
+            best = max(range(4), key=lambda c: (scores[c] @ [0.5, 0.5] >= 5 - 1e-9, scores[c] @ [0.5, 0.5], -c))
+        assert extra["selected_index"] == best and draft.text == candidates[best]["draft"]
+        assert [v.expected for v in votes] == pytest.approx(list(scores[best]))

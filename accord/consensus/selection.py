@@ -25,9 +25,13 @@ judge* (best-of-N against one's own metric); `rejudge` with another judge gives 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from accord.consensus.drafting import draft_resolutions
 from accord.consensus.goals import GOALS, VOTING_GOALS, evaluate
+from accord.consensus.judge import judge_resolution
 from accord.errors import AccordError
 from accord.games import social_choice
 
@@ -77,6 +81,35 @@ def party_scores(votes, reading: str) -> list[float] | None:
     """One number per party from judge votes (accord.consensus.judge.Vote): the expected or argmax digit."""
     values = [v.expected if reading == "expected" else v.score for v in votes]
     return None if any(v is None for v in values) else [float(v) for v in values]
+
+
+def draft_and_select(drafter, judge, batch, examples, sampling, method: str, protocol, candidates: int,
+                     rule: str = "auto", reading: str = "expected") -> list[tuple]:
+    """For each (task, goal, pool) of `batch`: `candidates` drafts (sampling seeds seed, seed+1, ...), every
+    party's votes on each, and the selected one. Returns per item (draft, votes, judge seconds, extra record
+    fields: selected_index, select_rule, and per candidate its draft, party scores and goal value)."""
+    tasks, goals = [t for t, _, _ in batch], [g for _, g, _ in batch]
+    drafts = [draft_resolutions(drafter, tasks, goals, method, replace(sampling, seed=(sampling.seed or 0) + c),
+                                examples, protocol=protocol) for c in range(candidates)]
+    out = []
+    for i, (task, goal) in enumerate(zip(tasks, goals)):
+        judged = [judge_resolution(judge, task, drafts[c][i].text, protocol) for c in range(candidates)]
+        scores = [party_scores(votes, reading) for votes, _ in judged]
+        usable = [c for c in range(candidates) if scores[c] is not None]
+        index, values = 0, [None] * candidates
+        if usable:
+            picked, picked_values = select_candidate([scores[c] for c in usable], task.seat_weights, goal, rule,
+                                                     task.veto_index)
+            index = usable[picked]
+            for c, value in zip(usable, picked_values):
+                values[c] = value
+        extra = {"selected_index": index, "select_rule": rule, "candidates": [
+            {"draft": drafts[c][i].text, "scores": scores[c], "selection_value": values[c],
+             "value": None if scores[c] is None else
+             evaluate(goal, scores[c], task.seat_weights, task.veto_index)["value"]}
+            for c in range(candidates)]}
+        out.append((drafts[index][i], judged[index][0], sum(seconds for _, seconds in judged), extra))
+    return out
 
 
 def summarize_selection(records: list[dict]) -> dict:

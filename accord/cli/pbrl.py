@@ -65,7 +65,7 @@ def register(subparsers) -> None:
     run.add_argument("--std-level", type=positive_float, default=0.1,
                      help="PEARL: reward std the uncertainty regulariser holds steps above (default 0.1)")
     run.add_argument("--uncertainty-weight", type=float, default=0.1, help="PEARL: lambda of L_U (default 0.1)")
-    run.add_argument("--iql-steps", type=positive_int, default=5000, help="IQL/BC gradient steps (default 5000)")
+    run.add_argument("--iql-steps", type=positive_int, default=3000, help="IQL/BC gradient steps (default 3000)")
     run.add_argument("--hidden", type=positive_int, default=128, help="IQL/BC hidden width (default 128)")
     run.add_argument("--eval-episodes", type=positive_int, default=100, help="evaluation episodes (default 100)")
     run.add_argument("--threads", type=positive_int, default=1,

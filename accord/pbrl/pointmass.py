@@ -82,11 +82,11 @@ def task_pair(rotation: float = 90.0, **task_options) -> tuple[PointMassTask, Po
     return PointMassTask(goal=source_goal(), **task_options), PointMassTask(goal=target_goal(rotation), **task_options)
 
 
-def _heading(position: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """Action pointing at `point`, saturating to unit speed when farther than one step."""
+def _heading(position: np.ndarray, point: np.ndarray, speed: float) -> np.ndarray:
+    """Action pointing at `point`: unit length when farther than one step, else the step that lands on it."""
     delta = point - position
-    return delta / np.maximum(np.linalg.norm(delta, axis=-1, keepdims=True), 1e-8) * np.minimum(
-        1.0, np.linalg.norm(delta, axis=-1, keepdims=True) / 0.1)
+    distance = np.maximum(np.linalg.norm(delta, axis=-1, keepdims=True), 1e-8)
+    return delta / distance * np.minimum(1.0, distance / speed)
 
 
 def collect(task: PointMassTask, episodes: int, seed: int, mix: dict | None = None) -> dict:
@@ -107,7 +107,7 @@ def collect(task: PointMassTask, episodes: int, seed: int, mix: dict | None = No
         for level, name in enumerate(names):
             if name in aim:
                 rows = quality == level
-                action[rows] = _heading(position[rows], aim[name][rows])
+                action[rows] = _heading(position[rows], aim[name][rows], task.speed)
         scripted = np.isin(np.asarray(names)[quality], list(aim))
         action[scripted] += noise_scale[scripted, None] * rng.standard_normal((int(scripted.sum()), 2))
         action = np.clip(action, -1.0, 1.0)

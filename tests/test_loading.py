@@ -54,7 +54,9 @@ def write_tiny_gguf(path, seed: int = 0):
         writer.add_tensor(name, (rng.standard_normal(shape) * scale).astype(np.float32))
 
     add("token_embd.weight", (len(tokens), HIDDEN))
-    add("output.weight", (len(tokens), HIDDEN), 2.0)
+    output = (rng.standard_normal((len(tokens), HIDDEN)) * 2.0).astype(np.float32)
+    output[:len(specials)] = 0.0  # special tokens (the end of turn) get logit 0: answers run on
+    writer.add_tensor("output.weight", output)
     writer.add_tensor("output_norm.weight", np.ones(HIDDEN, np.float32))
     for i in range(LAYERS):
         writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(HIDDEN, np.float32))

@@ -187,6 +187,15 @@ def test_generate_in_order_with_concurrency(server, api):
     assert all(g.finish_reason == "stop" for g in out)
 
 
+def test_sampling_seed_sent_for_a_prompt_does_not_depend_on_the_batch(server):
+    lm = OpenAICompatLM(server.url, concurrency=1, timeout=5)
+    sampling = SamplingConfig(max_new_tokens=4, temperature=1.0, seed=3)
+    lm.generate(["a", "b", "a"], sampling)
+    lm.generate(["b"], sampling)
+    seeds = [request["seed"] for request in server.requests]
+    assert seeds[1] == seeds[3] and len(set(seeds[:3])) == 3  # "b" alone = "b" second; a repeated "a" differs
+
+
 def test_retries_with_backoff_then_succeeds(server):
     server.fail_first = 2
     lm = OpenAICompatLM(server.url, retries=3, backoff=0.01, timeout=5)

@@ -118,7 +118,7 @@ def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: L
         sampling=asdict(SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                        seed=config.seed)),
     )
-    settings.pop("batch_size")  # changing the batch size does not change results worth refusing a resume
+    settings.pop("batch_size")  # results do not depend on it: each draft samples from its own seeded generator
     return settings
 
 

@@ -9,6 +9,8 @@ answer tokens: "A"/"B"/"C", the digits 0-9, ...), which is how every judge in ac
 
 from __future__ import annotations
 
+import collections
+import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -46,12 +48,39 @@ class SamplingConfig:
     top_p: float = 1.0
     """Nucleus sampling mass (only with temperature > 0)."""
     seed: int | None = None
-    """Seed of the sampler (only with temperature > 0)."""
+    """Seed of the samplers (only with temperature > 0): each item draws from its own generator, seeded from
+    (seed, its prompt), so its tokens do not depend on the batch it is in."""
 
 
-def pick_tokens(scores: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """The next token of each row: greedy argmax, or temperature / top-p sampling with a seeded generator.
-    Every local backend uses this rule. scores: [B, V] float."""
+def item_seed(seed: int | None, key: str) -> int:
+    """The seed of one item's sampler: a hash of (the run's seed, the item's key), below 2**63."""
+    digest = hashlib.sha256(f"{0 if seed is None else seed}|{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def item_keys(prompts: list[str]) -> list[str]:
+    """Each item's key: its prompt text(s), numbered among equal ones of the call (a prompt asked twice in one
+    call gets two different samples). Keys, not batch positions, seed the samplers: an item gets the same
+    tokens alone, in any batch, at any position, or in a resumed run."""
+    seen: collections.Counter = collections.Counter()
+    keys = []
+    for prompt in prompts:
+        keys.append(f"{seen[prompt]}|{prompt}")
+        seen[prompt] += 1
+    return keys
+
+
+def item_generators(keys: list[str], sampling: SamplingConfig, device="cpu") -> list[torch.Generator] | None:
+    """One seeded torch generator per item (None for greedy decoding)."""
+    if sampling.temperature <= 0:
+        return None
+    return [torch.Generator(device=device).manual_seed(item_seed(sampling.seed, key)) for key in keys]
+
+
+def pick_tokens(scores: torch.Tensor, sampling: SamplingConfig,
+                generators: list[torch.Generator] | None) -> torch.Tensor:
+    """The next token of each row: greedy argmax, or temperature / top-p sampling, row i drawing from its own
+    generator (see item_generators). Every local backend uses this rule. scores: [B, V] float."""
     if sampling.temperature <= 0:
         return scores.argmax(dim=-1)
     probs = torch.softmax(scores / sampling.temperature, dim=-1)
@@ -60,7 +89,9 @@ def pick_tokens(scores: torch.Tensor, sampling: SamplingConfig, generator: torch
         outside = sorted_probs.cumsum(dim=-1) - sorted_probs > sampling.top_p
         sorted_probs = sorted_probs.masked_fill(outside, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    if generators is None or len(generators) != probs.shape[0]:
+        raise AccordError("sampling needs one generator per row (accord.lm.base.item_generators)")
+    return torch.cat([torch.multinomial(row, 1, generator=generator) for row, generator in zip(probs, generators)])
 
 
 class LanguageModel(Protocol):

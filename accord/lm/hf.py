@@ -14,7 +14,8 @@ import torch
 from transformers import DynamicCache
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, pick_tokens
+from accord.lm.base import (Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, item_generators,
+                             item_keys, pick_tokens)
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -47,10 +48,11 @@ def decode_streams(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     batch = rows // num_streams
     device = input_ids.device
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    generator = None
-    if sampling.temperature > 0:
-        generator = torch.Generator(device=device)
-        generator.manual_seed(0 if sampling.seed is None else sampling.seed)
+    generators = None
+    if sampling.temperature > 0:  # each question samples from its own generator, keyed by its prompt tokens
+        prompt_tokens = [",".join(map(str, ids[mask.bool()].tolist())) for ids, mask in zip(input_ids, attention_mask)]
+        keys = ["|".join(prompt_tokens[s * batch + q] for s in range(num_streams)) for q in range(batch)]
+        generators = item_generators(item_keys(keys), sampling, device)
     cache = DynamicCache()
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                 past_key_values=cache, use_cache=True, logits_to_keep=1)
@@ -65,7 +67,7 @@ def decode_streams(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
             scores = logits
         else:
             scores = combine(logits[:batch], logits[batch:])
-        chosen = pick_tokens(scores, sampling, generator)
+        chosen = pick_tokens(scores, sampling, generators)
         is_stop = torch.isin(chosen, stop) if stop is not None else torch.zeros_like(done)
         for row in (~done).nonzero().flatten().tolist():
             if is_stop[row]:

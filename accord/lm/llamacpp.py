@@ -41,7 +41,8 @@ import numpy as np
 import torch
 
 from accord.errors import AccordError
-from accord.lm.base import Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, pick_tokens
+from accord.lm.base import (Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, item_generators,
+                             item_keys, pick_tokens)
 
 DEFAULT_N_CTX = 4096
 DEFAULT_N_SEQ_MAX = 64
@@ -420,7 +421,7 @@ class LlamaCppLM:
         return torch.cat([logits_first, logits_second])
 
     def _run_streams(self, prompt_ids: list[list[int]], num_streams: int, combine: LogitsCombiner | None,
-                     sampling: SamplingConfig, generator, on_token) -> tuple[list[list[int]], list[str]]:
+                     sampling: SamplingConfig, generators, on_token) -> tuple[list[list[int]], list[str]]:
         """Lock-step decoding of B questions with `num_streams` sequences each (rows s*B + q)."""
         rows = len(prompt_ids)
         batch = rows // num_streams
@@ -436,7 +437,7 @@ class LlamaCppLM:
         stop = self.stop_ids
         for step in range(sampling.max_new_tokens):
             scores = logits if num_streams == 1 else combine(logits[:batch], logits[batch:])
-            chosen = pick_tokens(scores, sampling, generator).tolist()
+            chosen = pick_tokens(scores, sampling, generators).tolist()
             for q in range(batch):
                 if done[q]:
                     continue
@@ -466,10 +467,11 @@ class LlamaCppLM:
             raise AccordError(f"max_new_tokens must be > 0, got {sampling.max_new_tokens}")
         encoded = self._encode_prompts(prompts)
         questions = len(encoded) // num_streams
-        generator = None
-        if sampling.temperature > 0:
-            generator = torch.Generator()
-            generator.manual_seed(0 if sampling.seed is None else sampling.seed)
+        generators = None
+        if sampling.temperature > 0:  # each question samples from its own generator, keyed by its prompt tokens
+            keys = ["|".join(",".join(map(str, encoded[s * questions + q])) for s in range(num_streams))
+                    for q in range(questions)]
+            generators = item_generators(item_keys(keys), sampling)
         cells = [max(min(len(encoded[s * questions + q]) + sampling.max_new_tokens, self.n_ctx)
                      for s in range(num_streams)) for q in range(questions)]
         results: list[Generation | None] = [None] * questions
@@ -479,7 +481,8 @@ class LlamaCppLM:
             callback = None
             if on_token is not None:
                 callback = lambda row, text, group=group: on_token(group[row], text)  # noqa: E731
-            tokens, finish = self._run_streams(group_ids, num_streams, combine, sampling, generator, callback)
+            group_generators = None if generators is None else [generators[q] for q in group]
+            tokens, finish = self._run_streams(group_ids, num_streams, combine, sampling, group_generators, callback)
             for local, q in enumerate(group):
                 results[q] = Generation(self.detokenize(tokens[local]), tokens[local], finish[local])
         self._clear()

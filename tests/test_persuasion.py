@@ -217,3 +217,17 @@ def test_cli_bad_input_is_one_line(capsys, tmp_path, argv, message):
     code = main([str(tmp_path / "out") if a == "OUT" else a for a in argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_cli_finite_happy_path(capsys, tmp_path):
+    from accord.cli import main
+
+    path = tmp_path / "prosecutor.json"
+    path.write_text(json.dumps({"states": ["innocent", "guilty"], "actions": ["acquit", "convict"],
+                                "prior": [0.7, 0.3], "sender_utility": [[0, 1], [0, 1]],
+                                "receiver_utility": [[1, 0], [0, 1]]}))
+    assert main(["persuade", "finite", str(path), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["lp_value"] == pytest.approx(0.6) and record["gap"] <= 0.01
+    assert main(["persuade", "finite", str(path), "--receiver-as-environment", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["learned_value"] == pytest.approx(0.0, abs=1e-6)

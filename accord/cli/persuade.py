@@ -6,6 +6,7 @@ Bai, Wang, Zhang et al. 2024, "Efficient Model-agnostic Alignment via Bayesian P
     accord persuade train --task math --receiver qwen2.5-coder-1.5b --advisor smollm2-135m --steps 200 --out runs/adv
     accord persuade eval --advisor-run runs/adv --limit 100 --out runs/adv/eval
     accord persuade eval --task code --receiver qwen2.5-coder-1.5b --conditions none,prior --out runs/code-base
+    accord persuade finite problem.json --json      # the learner on a finite problem against the exact LP
 
 Both resume: rerunning the same command continues after the last finished step / answered task.
 """
@@ -60,6 +61,15 @@ def register(subparsers) -> None:
     evaluate.add_argument("--limit", type=positive_int, help="evaluate the first N held-out problems")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the prior draws and the Advisor's signals")
     evaluate.set_defaults(func=run_eval)
+
+    finite = sub.add_parser("finite", help="the learning loop on a finite persuasion problem vs the exact LP")
+    finite.add_argument("file", help="a persuasion problem as JSON (the format of `accord games persuade`)")
+    finite.add_argument("--steps", type=positive_int, default=2000, help="gradient steps (default 2000)")
+    finite.add_argument("--receiver-as-environment", action="store_true",
+                        help="REINFORCE's view: no gradient through the Receiver's Bayesian update")
+    finite.add_argument("--seed", type=int, default=0, help="seed of the initial scheme")
+    finite.add_argument("--json", action="store_true", help="print one JSON object")
+    finite.set_defaults(func=run_finite)
     parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
 
 
@@ -174,4 +184,25 @@ def run_eval(args) -> int:
     plot_report(summary, log, out / "report.png", title=f"{args.task}, Receiver {args.receiver}")
     print(format_summary(summary))
     print(f"wrote {out}/results.jsonl, report.json, report.png")
+    return 0
+
+
+def run_finite(args) -> int:
+    from accord.cli.games import _read_json
+    from accord.games.persuasion import problem_from_json
+    from accord.persuasion.finite import FiniteConfig, train_scheme
+
+    problem = problem_from_json(_read_json(args.file))
+    result = train_scheme(problem, FiniteConfig(steps=args.steps, seed=args.seed,
+                                                through_receiver=not args.receiver_as_environment))
+    record = {"learned_value": result.exact_value, "lp_value": result.optimal_value,
+              "gap": result.optimal_value - result.exact_value, "kl_to_initial": result.curve[-1]["kl_to_initial"],
+              "scheme": {state: [round(float(p), 6) for p in row] for state, row in zip(problem.states, result.scheme)}}
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(f"learned scheme's value {record['learned_value']:.6g} (exact best response), LP optimum "
+              f"{record['lp_value']:.6g}, gap {record['gap']:.3g}")
+        for state, row in record["scheme"].items():
+            print(f"  {state}: " + "  ".join(f"s{i}={p:.4g}" for i, p in enumerate(row)))
     return 0

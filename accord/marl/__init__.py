@@ -8,5 +8,6 @@ and agents; independent PPO learns from the split.
     reward_model.py STAS, STAS-ML and the learned baselines (temporal-only, AREL-style)
     credit.py       every credit scheme behind one call, plus the episode buffer the models learn from
     ppo.py          independent PPO with a shared actor-critic (one file, CleanRL style)
+    presets.py      the paper's per-environment settings and accord's CPU scale, as data
     report.py       learning curves with bands over seeds, final table with bootstrap intervals
 """

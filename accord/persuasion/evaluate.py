@@ -77,7 +77,7 @@ def _training_axes(rows: list[dict], reward_ax, kl_ax) -> None:
     reward_ax.plot(steps, reward, ".", alpha=0.3)
     reward_ax.plot(steps[window - 1:], np.convolve(reward, np.ones(window) / window, mode="valid"))
     reward_ax.set_title(f"training reward (moving mean of {window})")
-    kl_ax.plot(steps, [r["kl_to_initial"] for r in rows])
+    kl_ax.plot(steps, [r["kl_to_initial"] for r in rows], marker=".")
     kl_ax.set_title("KL to the initial Advisor (per token)")
     for ax in (reward_ax, kl_ax):
         ax.set_xlabel("step")

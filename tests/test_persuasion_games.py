@@ -177,6 +177,16 @@ def test_contract_lp_matches_payment_grid(seed):
     assert linear.principal_utility <= best.principal_utility + 1e-9
 
 
+def test_linear_contract_within_n_of_optimum():
+    # Dütting, Roughgarden & Talgam-Cohen (2019): the best linear contract earns at least 1/n of the optimum.
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n, m = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+        inst = make_instance(np.sort(rng.uniform(0, 1, n)), rng.dirichlet(np.ones(m), n), rng.uniform(0, 5, m))
+        optimum, linear = optimal_contract(inst).principal_utility, best_linear_contract(inst).principal_utility
+        assert linear <= optimum + 1e-9 and optimum <= n * linear + 1e-9
+
+
 def test_contract_bad_input():
     with pytest.raises(AccordError, match="probability distribution"):
         make_instance([0, 1], [[1, 0], [0.5, 0.6]], [0, 1])

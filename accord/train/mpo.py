@@ -331,9 +331,13 @@ class MPOTrainer:
 
     @torch.no_grad()
     def win_rate(self) -> float:
-        """Mean P(current policy's response ≻ initial policy's response) over eval prompts."""
+        """Mean P(current policy's response ≻ initial policy's response) over eval prompts. Both policies
+        sample with the same random numbers (common random numbers): an unchanged policy gives the same
+        responses, so its win rate is exactly ½ under any judge that scores a tie ½."""
         prompts = [self.prompts[i % len(self.prompts)] for i in range(self.config.eval_prompts)]
+        state = self.generator.get_state()
         current = self.generate(prompts, copies=1)[0]
+        self.generator.set_state(state)
         with self.initial:
             initial = self.generate(prompts, copies=1)[0]
         return float(np.mean(call_judge(self.judge, prompts, current, initial)))

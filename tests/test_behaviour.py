@@ -1,0 +1,222 @@
+"""Behaviour tests: each one fails when the behaviour it names is wrong (checked by putting the bug in).
+
+- MPO: one step on a fixed pair moves log π(y) - log π(y') the judge's way (both losses); the KL to the
+  magnet is ~0 right after a refresh and not before; an unchanged policy's win rate is exactly ½, and the
+  win rate compares the current policy with the initial one.
+- Judges read the right answer token: the MPO pairwise judge and the consensus digit judge on cases whose
+  answer is known.
+- Reports: numbers against values computed by hand (bootstrap interval ends, the values report's
+  scale and paired gap).
+- The consensus one-shot example reaches the drafting prompt.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from accord.stats import bootstrap_ci
+from accord.train.mpo import MPOConfig, MPOTrainer, token_logprobs
+from test_mpo import PROMPTS, tiny_model, tiny_tokenizer
+
+
+# ---- MPO ---------------------------------------------------------------------------------------------
+
+def trainer_on_a_fixed_pair(tmp_path, **settings):
+    """A trainer whose every step sees the same two responses to one prompt, the judge preferring the first."""
+    config = MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=6, eval_every=0, checkpoint_every=0, **settings)
+    trainer = MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS[:1], lambda p, a, b: 0.5, config, out_dir=tmp_path)
+    pair = trainer.generate(PROMPTS[:1])
+    preferred, other = pair[0]
+    assert preferred != other
+    trainer.judge = lambda prompt, a, b: 1.0 if (a, b) == (preferred, other) else 0.0 if (a, b) == (other, preferred) else 0.5
+    trainer.generate = lambda prompts, copies=2: pair
+    return trainer, pair
+
+
+def log_ratio(trainer, pair) -> float:
+    _, ids, attention, response_mask = pair
+    with torch.no_grad():
+        seq = token_logprobs(trainer.model, ids, attention, response_mask).sum(1)
+    return float(seq[0] - seq[1])
+
+
+@pytest.mark.parametrize("settings", [dict(loss="reinforce", optimizer="sgd", learning_rate=0.05),
+                                      dict(loss="reinforce", optimizer="adamw", learning_rate=1e-3),
+                                      dict(loss="mirror", learning_rate=1e-3, inner_steps=3)])
+def test_one_mpo_step_moves_the_log_ratio_the_judges_way(tmp_path, settings):
+    trainer, pair = trainer_on_a_fixed_pair(tmp_path, **settings)
+    before = log_ratio(trainer, pair)
+    row = trainer.train_step()
+    assert row["mean_p"] == 1.0
+    assert log_ratio(trainer, pair) > before + 1e-3
+
+
+def test_kl_to_the_magnet_is_zero_right_after_a_refresh(tmp_path):
+    trainer, _ = trainer_on_a_fixed_pair(tmp_path, magnet_every=2, learning_rate=1e-2)
+    rows = [trainer.train_step() for _ in range(3)]
+    assert [r["magnet_refreshed"] for r in rows] == [False, True, False]
+    # the KL is measured before each step's update: step 2 sees a magnet one update old, step 3 a fresh one
+    assert rows[1]["kl_to_magnet"] > 1e-4 and rows[2]["kl_to_magnet"] == pytest.approx(0.0, abs=1e-7)
+    never, _ = trainer_on_a_fixed_pair(tmp_path / "never", magnet_every=0, learning_rate=1e-2)
+    assert [never.train_step() for _ in range(3)][2]["kl_to_magnet"] > 1e-4
+
+
+def test_win_rate_of_an_unchanged_policy_is_one_half(tmp_path):
+    config = MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=6, eval_prompts=6)
+    judge = lambda prompt, a, b: 0.5 if a == b else float(len(a) > len(b))  # noqa: E731
+    trainer = MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, judge, config, out_dir=tmp_path)
+    assert trainer.win_rate() == 0.5
+
+
+def test_win_rate_compares_the_current_policy_with_the_initial_one(tmp_path):
+    seen = []
+
+    def recording_judge(prompt, a, b):
+        seen.append((a, b))
+        return 0.5
+
+    config = MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=6, eval_prompts=4)
+    trainer = MPOTrainer(tiny_model(), tiny_tokenizer(), PROMPTS, recording_judge, config, out_dir=tmp_path)
+    with torch.no_grad():
+        for parameter in trainer.model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.5)  # the policy moved away from the initial one
+    state = trainer.generator.get_state()
+    trainer.win_rate()
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(4)]
+    trainer.generator.set_state(state)
+    current = trainer.generate(prompts, copies=1)[0]
+    trainer.generator.set_state(state)
+    with trainer.initial:
+        initial = trainer.generate(prompts, copies=1)[0]
+    assert current != initial
+    assert seen == list(zip(current, initial))
+
+
+# ---- judges read the right token ------------------------------------------------------------------------
+
+class ScriptedJudgeLM:
+    """A judge model that knows the answers: for a pairwise question it puts 0.9 on the letter of the
+    response that says "Paris"; for a digit rating it puts 0.8 on the digit written after "rate:"."""
+
+    name, backend = "scripted", "test"
+
+    def chat_prompt(self, user, system=None):
+        return f"{system or ''}\n{user}"
+
+    def choice_logprobs(self, prompts, choices, prefix=""):
+        rows = []
+        for text in (prefix + p for p in prompts):
+            probs = np.full(len(choices), 0.1 / (len(choices) - 1))
+            if choices == ["A", "B"]:
+                probs[0 if "Response A: Paris" in text else 1] = 0.9
+            else:
+                probs[choices.index(text.split("rate:")[1].strip()[0])] = 0.8
+                probs /= probs.sum()
+            rows.append(np.log(probs))
+        return np.array(rows)
+
+
+def test_pairwise_judge_prefers_the_known_right_answer():
+    from accord.train.judges import LMJudge
+
+    judge = LMJudge(ScriptedJudgeLM())
+    assert judge("The capital of France?", "Paris", "Lyon") == pytest.approx(0.9)
+    assert judge("The capital of France?", "Lyon", "Paris") == pytest.approx(0.1)
+
+
+def test_consensus_judge_reads_the_digit_the_model_gives():
+    from accord.consensus.data import SAMPLE_DIR, load_tasks
+    from accord.consensus.judge import judge_resolution
+
+    task = load_tasks(SAMPLE_DIR, 2)[0]
+    for digit in (2, 7):
+        votes, _ = judge_resolution(ScriptedJudgeLM(), task, f"A resolution. rate: {digit}")
+        assert [v.score for v in votes] == [digit, digit]
+        probs = np.full(10, 0.1 / 9)
+        probs[digit] = 0.8
+        probs /= probs.sum()
+        assert votes[0].expected == pytest.approx(float(probs @ np.arange(10)))
+
+
+# ---- reports against hand-computed values -------------------------------------------------------------
+
+def test_bootstrap_interval_known_answer():
+    # nine 0s and one 100: a resample's mean is 10 x Binomial(10, 0.1); P(X = 0) = 0.35 > 2.5 %, and the
+    # 97.5 % quantile of X is 3 (P(X <= 2) = 0.930, P(X <= 3) = 0.987): the interval is [0, 30]
+    assert bootstrap_ci([0] * 9 + [100], seed=0) == (10.0, 0.0, 30.0)
+    mean, low, high = bootstrap_ci([0, 1], level=0.95, seed=3)  # resample means 0, 0.5, 1 w.p. 1/4, 1/2, 1/4
+    assert (mean, low, high) == (0.5, 0.0, 1.0)
+
+
+def test_values_report_numbers_by_hand():
+    from accord.values.report import PARTS, summarize_records
+
+    def record(answer, pred, why, confidence):
+        return {"answer": answer, "pred": pred, "correct": answer == pred, "why": why, "confidence": confidence,
+                "why_argmax": {p: why for p in PARTS}, "why_expected": {p: why for p in PARTS}}
+
+    records = [record("A", "A", 5.0, 0.9), record("B", "A", 2.5, 0.6), record("C", "C", 0.0, 0.8),
+               record("A", "B", 5.0, 0.7)]
+    summary = summarize_records(records, resamples=200)
+    assert summary["know_what"] == 0.5
+    assert summary["know_why"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)  # scores / 5
+    assert summary["gap"] == pytest.approx(((1 - 1) + (0.5 - 0) + (0 - 1) + (1 - 0)) / 4)  # paired, per item
+    assert summary["answers"] == {"A": 2, "B": 1, "C": 1}
+    for key in ("know_what_ci", "know_why_ci", "gap_ci"):
+        low, high = summary[key]
+        assert low <= high
+
+
+def test_consensus_summary_by_hand():
+    from accord.consensus.report import summarize
+
+    records = [{"goal": "veto", "parties": 2, "topic": "t", "value": v, "expected_value": e, "usable": True}
+               for v, e in ((1.0, 0.8), (0.0, 0.4), (1.0, 0.9), (1.0, 0.7))]
+    records.append({"goal": "veto", "parties": 2, "topic": "t", "value": 0.0, "usable": False})
+    row = next(r for r in summarize(records) if r["topic"] == "all topics")
+    assert row["n"] == 4 and row["mean"] == 0.75 and row["other"] == pytest.approx(0.7)
+    assert (row["low"], row["high"]) == bootstrap_ci([1.0, 0.0, 1.0, 1.0], seed=0)[1:] and row["low"] < row["high"]
+
+
+# ---- the one-shot example reaches the prompt -----------------------------------------------------------
+
+class RecordingLM:
+    """Wraps a model and keeps every prompt it is asked to continue."""
+
+    def __init__(self, lm):
+        self.lm, self.prompts = lm, []
+        self.name, self.backend, self.source = lm.name, lm.backend, ""
+
+    def __getattr__(self, name):
+        return getattr(self.lm, name)
+
+    def generate(self, prompts, sampling, on_token=None):
+        self.prompts.extend(prompts)
+        return self.lm.generate(prompts, sampling, on_token)
+
+
+def test_one_shot_example_reaches_the_drafting_prompt(tiny_lm, tmp_path):
+    from accord.consensus import data as cdata
+    from accord.consensus.run import RunConfig, run_consensus
+
+    root = tmp_path / "eurocon"
+    (root / "topics").mkdir(parents=True)
+    records = [{"topic": "t", "title": f"T{i}", "background": f"Bg {i}.", "id": i, "resolution": f"Resolved {i}x.",
+                "stances": [{"party_name": n, "choice": (i + j) % 10, "stance": f"{n} wants {j}."}
+                            for j, n in enumerate("AB")]} for i in range(3)]
+    (root / "topics" / "t.json").write_text(json.dumps(records))
+    cdata.write_tasks(records, root, ks=(2,), seed=0)
+    drafter = RecordingLM(tiny_lm)
+    config = RunConfig(data=str(root), parties=[2], goals=["veto"], method="base", model="tiny", max_new_tokens=2,
+                       one_shot=True, limit=3)
+    store = run_consensus(config, tmp_path / "run", drafter, judge=tiny_lm, progress=False)
+    assert len(drafter.prompts) == len(store.records) == 3
+    by_title = {r["title"]: r for r in store.records}
+    for prompt in drafter.prompts:
+        title = next(t for t in by_title if f"{t}\n" in prompt or f"{t}." in prompt or t in prompt)
+        own = by_title[title]
+        example = own["example_id"]
+        assert example is not None and str(example) != str(own["id"])
+        assert f"Resolved {example}x." in prompt and f"Resolved {own['id']}x." not in prompt

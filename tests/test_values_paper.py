@@ -125,6 +125,13 @@ def test_validation_rates_a_known_judge(tmp_path, monkeypatch):
     assert rates == {("other-item", "expected"): 1.0, ("other-item", "argmax"): 1.0,
                      ("other-value", "expected"): 1.0, ("other-value", "argmax"): 1.0}
     assert result["own_mean"] == pytest.approx(5) and result["other_mean"] == pytest.approx(1)
+    # own scores known from a run by the same judge: only the contrasts are scored, same outcomes
+    reused = validate_judge(KnownJudge(), "known", PAPER, ITEMS, explanations, key="k3",
+                            own_scores=(np.full(len(ITEMS), 5.0), np.full(len(ITEMS), 5.0)))
+    assert reused["outcomes"] == result["outcomes"]
+    lower = validate_judge(KnownJudge(), "known", PAPER, ITEMS, explanations, key="k4",
+                           own_scores=(np.full(len(ITEMS), 0.5), np.full(len(ITEMS), 0.5)))
+    assert all(c.rate == 0.0 for c in lower["checks"])  # own explanations now score below the others
     # a judge that cannot tell (same score everywhere) ties on every contrast: 0.5, not reliable
     blind = [f"Attribution Analysis: {item.value.lower()}." for item in ITEMS]
     result = validate_judge(KnownJudge(), "blind", PAPER, ITEMS, blind, key="k2")

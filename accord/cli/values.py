@@ -103,7 +103,7 @@ def validate_command(args) -> int:
     from accord.values.validate import format_checks, items_from_run, report_line, validate_judge
 
     if args.run:
-        settings, items, explanations = items_from_run(args.run, limit=args.limit)
+        settings, items, explanations, own = items_from_run(args.run, limit=args.limit)
         protocol = get_protocol(settings.get("protocol", "accord"))
         source = {"run": str(args.run), "writer": settings.get("model")}
     else:
@@ -114,6 +114,8 @@ def validate_command(args) -> int:
         writer_name = args.writer or "qwen2.5-coder-0.5b"
         source = {"writer": writer_name, "data": str(plan.directory), "values": plan.values}
     key = judge_validation_key(args.judge, protocol)
+    # the run's own ratings are this judge's when its setting is the same: only the contrasts are scored
+    own_scores = own if args.run and settings.get("judge_key") == key else None
     print(f"accord: validating judge {args.judge} ({protocol.name} protocol) on {len(items)} items", flush=True)
     if not args.run:
         writer = load_model(writer_name, backend=args.backend, device=args.device, dtype=args.dtype)
@@ -123,7 +125,8 @@ def validate_command(args) -> int:
             explanations = know_why.explain(writer, items)
     judge = load_model(args.judge, backend=args.backend, device=args.device, dtype=args.dtype)
     result = validate_judge(judge, args.judge, protocol, items, explanations, key, seed=args.seed,
-                            batch_size=args.batch_size, progress=True, extra={"source": source})
+                            batch_size=args.batch_size, progress=True, extra={"source": source},
+                            own_scores=own_scores)
     print(format_checks(result["checks"]))
     print(f"mean score (0-5 scale of the protocol): own explanation {result['own_mean']:.3f}, "
           f"other explanations {result['other_mean']:.3f}")

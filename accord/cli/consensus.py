@@ -101,8 +101,8 @@ def register(subparsers) -> None:
     check.add_argument("--limit", type=positive_int, default=30,
                        help="two-party tasks, a seeded random subset across topics (default 30)")
     check.add_argument("--seed", type=int, default=0)
-    check.add_argument("--out", help="folder for validation.json and validation.txt "
-                                     "(default runs/validate-judge/<judge>-<protocol>)")
+    check.add_argument("--out", help="folder for validation.json, validation.txt and items.jsonl (appended as "
+                                     "tasks finish; a rerun resumes) (default runs/validate-judge/<judge>-<protocol>)")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.set_defaults(func=validate_command)
 
@@ -186,9 +186,8 @@ def validate_command(args) -> int:
     out = Path(args.out or Path("runs") / "validate-judge" / f"{_slug(args.judge)}-{protocol.name}")
     judge = load_model(args.judge, backend=args.backend, dtype=args.dtype, device=args.device)
     result = validate_judge(judge, model_settings(judge), protocol, data=args.data, limit=args.limit,
-                            seed=args.seed, progress=not args.no_progress)
+                            seed=args.seed, progress=not args.no_progress, out_dir=out)
     table = format_validation(result["checks"], result["correlations"])
-    out.mkdir(parents=True, exist_ok=True)
     record = dict(result, judge=model_settings(judge), checks=[asdict(c) for c in result["checks"]])
     (out / "validation.json").write_text(json.dumps(record, indent=1, ensure_ascii=False))
     (out / "validation.txt").write_text(table + "\n")

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from accord.consensus.data import Task, load_tasks, resolve_data_dir
+from accord.consensus.data import Task, data_files, load_tasks, resolve_data_dir
 from accord.consensus.judge import judge_resolution
 from accord.consensus.protocols import OPENING, Protocol
+from accord.runs import ResultStore, sha256_files, write_run_metadata
 from accord.validation import judge_key, ordering_check, ordering_outcome, save_validation, validation_line
 
 KIND = "consensus"
@@ -74,13 +76,18 @@ def judge_validation_key(judge_settings: dict, judge_texts: dict) -> str:
 
 
 def score_items(judge, tasks: list[Task], pool: list[Task], protocol: Protocol, seed: int = 0,
-                progress: bool = True) -> list[dict]:
-    """The judge's votes on every text of every check: one dict per task."""
+                progress: bool = True, store: ResultStore | None = None) -> list[dict]:
+    """The judge's votes on every text of every check: one dict per task. With a `store`, finished tasks
+    are read from it and new ones appended as they finish (a killed validation resumes)."""
     from tqdm import tqdm
 
+    done = {record["key"]: record for record in store.records} if store is not None else {}
     items = []
     for task in tqdm(tasks, desc="validate-judge", unit="task", disable=not progress, file=sys.stderr,
                      dynamic_ncols=True):
+        if task.key in done:
+            items.append(done[task.key])
+            continue
         rng = random.Random(f"{seed}|{task.key}|partner")
         partner = relevance_partner(task, pool, rng)
         votes = {"side_a": judge_resolution(judge, task, side_text(task, 0), protocol)[0],
@@ -91,6 +98,8 @@ def score_items(judge, tasks: list[Task], pool: list[Task], protocol: Protocol, 
         items.append({"key": task.key, "partner": partner.id if partner else None,
                       "choices": [p.choice for p in task.parties],
                       "votes": {name: [v.as_dict() for v in vs] for name, vs in votes.items()}})
+        if store is not None:
+            store.append(items[-1])
     return items
 
 
@@ -160,13 +169,21 @@ def format_validation(checks, correlations: dict) -> str:
 
 
 def validate_judge(judge, judge_settings: dict, protocol: Protocol, data=None, limit: int | None = 30,
-                   seed: int = 0, progress: bool = True) -> dict:
-    """Run the checks, cache the record for this judge setting, and return it (with the per-task votes)."""
+                   seed: int = 0, progress: bool = True, out_dir=None) -> dict:
+    """Run the checks, cache the record for this judge setting, and return it (with the per-task votes).
+    With `out_dir`, each task's votes are appended to out_dir/items.jsonl as they come, and a rerun with the
+    same settings resumes (other settings in the same folder are refused)."""
     root = resolve_data_dir(data)
     tasks, pool = validation_tasks(root, limit, seed)
-    items = score_items(judge, tasks, pool, protocol, seed, progress)
-    checks, correlations = summarize_validation(items, seed)
     key = judge_validation_key(judge_settings, protocol.judge_texts())
+    store = None
+    if out_dir is not None:
+        write_run_metadata(out_dir, {"judge": judge_settings, "judge_texts": protocol.judge_texts(),
+                                     "data": str(root), "limit": limit, "seed": seed,
+                                     "data_sha256": sha256_files(data_files(root, [2]))}, name="validation-run.json")
+        store = ResultStore(Path(out_dir) / "items.jsonl")
+    items = score_items(judge, tasks, pool, protocol, seed, progress, store)
+    checks, correlations = summarize_validation(items, seed)
     extra = {"protocol": protocol.name, "judge_texts": protocol.judge_texts(), "data": str(root),
              "tasks": len(tasks), "seed": seed, "real_vote_correlation": correlations}
     path = save_validation(KIND, key, judge_settings, checks, extra)

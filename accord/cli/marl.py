@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     train.add_argument("--eval-every", type=positive_int, default=None, help="iterations between evaluations")
     train.add_argument("--eval-episodes", type=positive_int, default=None,
                        help="episodes per evaluation (default 50, as the paper)")
+    train.add_argument("--reward-updates", type=positive_int, default=None,
+                       help="reward-model updates per PPO iteration (default: the scale's, 50 paper / 4 cpu)")
     train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     train.set_defaults(func=run_train)
     report = sub.add_parser("report", help="curves with bands over seeds (PNG) and a final table with intervals")
@@ -59,6 +61,8 @@ def run_train(args) -> int:
     overrides = {k: v for k, v in (("eval_every", args.eval_every), ("eval_episodes", args.eval_episodes))
                  if v is not None}
     config = make_config(args.env, args.credit, args.scale, args.seed, args.steps, **overrides)
+    if args.reward_updates:
+        config.reward_model.updates_per_iteration = args.reward_updates
     settings = {**asdict(config), "scale": args.scale, "method": "stas-marl",
                 "paper": "arXiv 2304.07520"}
     write_run_metadata(args.out, settings)

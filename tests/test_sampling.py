@@ -66,7 +66,7 @@ QUESTIONS = ["Name a color.", "What is 2 + 2?", "Say hi."]
 
 def answers(lm, questions, method="base", seed=11):
     config = MethodConfig(method=method, preference="" if method == "base" else "concise")
-    sampling = SamplingConfig(max_new_tokens=12, temperature=1.0, seed=seed)
+    sampling = SamplingConfig(max_new_tokens=8, temperature=1.0, seed=seed)
     return [g.token_ids for g in generate_answers(lm, questions, config, sampling)]
 
 
@@ -84,6 +84,17 @@ def test_seeded_samples_do_not_depend_on_the_batch(tiny_lm, method):
 def test_a_repeated_prompt_gets_different_samples(tiny_lm):
     first, second = answers(tiny_lm, [QUESTIONS[0], QUESTIONS[0]])
     assert first == answers(tiny_lm, [QUESTIONS[0]])[0] and second != first
+
+
+class FlatJudge:
+    """A judge giving every digit the same probability (the drafts are what this test is about)."""
+    name, backend = "flat", "test"
+
+    def chat_prompt(self, user, system=None):
+        return user
+
+    def choice_logprobs(self, prompts, choices, prefix=""):
+        return np.full((len(prompts), len(choices)), -np.log(len(choices)))
 
 
 def test_consensus_resume_with_another_batch_size_gives_the_same_sampled_drafts(tiny_lm, tmp_path):
@@ -106,9 +117,9 @@ def test_consensus_resume_with_another_batch_size_gives_the_same_sampled_drafts(
         return RunConfig(data=str(root), parties=[2], goals=["two_thirds", "veto"], method="base", model="tiny",
                          max_new_tokens=6, temperature=1.0, seed=4, batch_size=batch_size, limit=2)
 
-    fresh = run_consensus(config(4), tmp_path / "fresh", tiny_lm, progress=False)
-    run_consensus(config(1), tmp_path / "resumed", tiny_lm, progress=False, stop_after=1)
-    resumed = run_consensus(config(3), tmp_path / "resumed", tiny_lm, progress=False)
+    fresh = run_consensus(config(4), tmp_path / "fresh", tiny_lm, FlatJudge(), progress=False)
+    run_consensus(config(1), tmp_path / "resumed", tiny_lm, FlatJudge(), progress=False, stop_after=1)
+    resumed = run_consensus(config(3), tmp_path / "resumed", tiny_lm, FlatJudge(), progress=False)
     drafts = {r["key"]: r["draft"] for r in fresh.records}
     assert len(drafts) == 4 and len(set(drafts.values())) > 1
     assert {r["key"]: r["draft"] for r in resumed.records} == drafts

@@ -10,8 +10,6 @@
 - The consensus one-shot example reaches the drafting prompt.
 """
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -198,20 +196,14 @@ class RecordingLM:
 
 
 def test_one_shot_example_reaches_the_drafting_prompt(tiny_lm, tmp_path):
-    from accord.consensus import data as cdata
     from accord.consensus.run import RunConfig, run_consensus
+    from test_sampling import FlatJudge, write_small_eurocon
 
-    root = tmp_path / "eurocon"
-    (root / "topics").mkdir(parents=True)
-    records = [{"topic": "t", "title": f"T{i}", "background": f"Bg {i}.", "id": i, "resolution": f"Resolved {i}x.",
-                "stances": [{"party_name": n, "choice": (i + j) % 10, "stance": f"{n} wants {j}."}
-                            for j, n in enumerate("AB")]} for i in range(3)]
-    (root / "topics" / "t.json").write_text(json.dumps(records))
-    cdata.write_tasks(records, root, ks=(2,), seed=0)
+    root = write_small_eurocon(tmp_path / "eurocon")
     drafter = RecordingLM(tiny_lm)
     config = RunConfig(data=str(root), parties=[2], goals=["veto"], method="base", model="tiny", max_new_tokens=2,
                        one_shot=True, limit=3)
-    store = run_consensus(config, tmp_path / "run", drafter, judge=tiny_lm, progress=False)
+    store = run_consensus(config, tmp_path / "run", drafter, judge=FlatJudge(), progress=False)
     assert len(drafter.prompts) == len(store.records) == 3
     by_title = {r["title"]: r for r in store.records}
     for prompt in drafter.prompts:

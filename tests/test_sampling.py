@@ -86,6 +86,21 @@ def test_a_repeated_prompt_gets_different_samples(tiny_lm):
     assert first == answers(tiny_lm, [QUESTIONS[0]])[0] and second != first
 
 
+def write_small_eurocon(root):
+    """A EuroCon-shaped data folder: three records of one topic, two parties, very short texts."""
+    import json
+
+    from accord.consensus import data as cdata
+
+    (root / "topics").mkdir(parents=True)
+    records = [{"topic": "t", "title": f"T{i}", "background": f"Bg {i}.", "id": i, "resolution": f"Resolved {i}x.",
+                "stances": [{"party_name": n, "choice": (i + j) % 10, "stance": f"{n} wants {j}."}
+                            for j, n in enumerate("AB")]} for i in range(3)]
+    (root / "topics" / "t.json").write_text(json.dumps(records))
+    cdata.write_tasks(records, root, ks=(2,), seed=0)
+    return root
+
+
 class FlatJudge:
     """A judge giving every digit the same probability (the drafts are what this test is about)."""
     name, backend = "flat", "test"
@@ -100,18 +115,9 @@ class FlatJudge:
 def test_consensus_resume_with_another_batch_size_gives_the_same_sampled_drafts(tiny_lm, tmp_path):
     """The consensus run leaves batch_size out of the settings a resume compares: true only because a
     sampled draft does not depend on its batch."""
-    import json
-
-    from accord.consensus import data as cdata
     from accord.consensus.run import RunConfig, run_consensus
 
-    root = tmp_path / "eurocon"
-    (root / "topics").mkdir(parents=True)
-    records = [{"topic": "t", "title": f"T{i}", "background": f"Bg {i}.", "id": i, "resolution": f"Res {i}.",
-                "stances": [{"party_name": n, "choice": (i + j) % 10, "stance": f"{n} wants {j}."}
-                            for j, n in enumerate("AB")]} for i in range(3)]
-    (root / "topics" / "t.json").write_text(json.dumps(records))
-    cdata.write_tasks(records, root, ks=(2,), seed=0)
+    root = write_small_eurocon(tmp_path / "eurocon")
 
     def config(batch_size):
         return RunConfig(data=str(root), parties=[2], goals=["two_thirds", "veto"], method="base", model="tiny",

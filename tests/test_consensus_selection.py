@@ -45,12 +45,16 @@ def test_bad_input():
 
 
 def test_summary_pairs_selected_with_first_candidate():
-    records = [{"goal": "rawlsian", "usable": True, "selected_index": 1,
+    records = [{"key": "k1", "goal": "rawlsian", "usable": True, "selected_index": 1,
                 "candidates": [{"value": 2.0}, {"value": 5.0}]},
-               {"goal": "rawlsian", "usable": True, "selected_index": 0,
+               {"key": "k2", "goal": "rawlsian", "usable": True, "selected_index": 0,
                 "candidates": [{"value": 4.0}, {"value": 3.0}]}]
-    summary = summarize_selection(records)["rawlsian"]
-    assert summary == {"n": 2, "selected_mean": 4.5, "single_mean": 3.0, "paired_difference": 1.5}
+    single = [{"key": "k1", "usable": True, "expected_value": 1.0}, {"key": "k3", "usable": True,
+                                                                      "expected_value": 9.0}]
+    summary = summarize_selection(records, "expected", single)["rawlsian"]
+    assert summary["n"] == 2 and summary["selected"] == 4.5 and summary["first_candidate"] == 3.0
+    assert summary["selected_minus_first"][0] == 1.5
+    assert summary["n_shared_with_single_run"] == 1 and summary["selected_minus_single_run"][0] == 4.0
 
 
 class LengthJudge:
@@ -96,3 +100,36 @@ def test_draft_and_select_picks_by_the_rule(tiny_lm):
             best = max(range(4), key=lambda c: (scores[c] @ [0.5, 0.5] >= 5 - 1e-9, scores[c] @ [0.5, 0.5], -c))
         assert extra["selected_index"] == best and draft.text == candidates[best]["draft"]
         assert [v.expected for v in votes] == pytest.approx(list(scores[best]))
+
+
+def test_run_with_candidates_records_the_selection(tiny_lm, tmp_path):
+    import json
+
+    from accord.consensus import data as cdata
+    from accord.consensus.run import RunConfig, run_consensus
+
+    root = tmp_path / "eurocon"
+    (root / "topics").mkdir(parents=True)
+    records = [{"topic": "t", "title": f"T{i}", "background": f"Bg {i}.", "id": i, "resolution": f"Res {i}.",
+                "stances": [{"party_name": n, "choice": (i + j * 5) % 10, "stance": f"{n} wants {j}."}
+                            for j, n in enumerate("ABC")]} for i in range(2)]
+    (root / "topics" / "t.json").write_text(json.dumps(records))
+    cdata.write_tasks(records, root, ks=(2,), seed=0)
+    settings = dict(data=str(root), parties=[2], goals=["rawlsian", "simple_majority"], method="base",
+                    model="tiny", max_new_tokens=6, batch_size=4, one_shot=False, limit=1, temperature=1.0)
+    store = run_consensus(RunConfig(candidates=3, **settings), tmp_path / "run", tiny_lm, judge=LengthJudge(),
+                          progress=False)
+    assert len(store.records) == 2
+    for record in store.records:
+        chosen = record["candidates"][record["selected_index"]]
+        assert len(record["candidates"]) == 3 and record["draft"] == chosen["draft"]
+        assert [v["expected"] for v in record["votes"]] == pytest.approx(chosen["scores"])
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
+    assert meta["candidates"] == 3 and meta["select_rule"] == "auto"
+    # a single-draft run records no selection settings (run.json as before), and sampling is required for N > 1
+    run_consensus(RunConfig(**settings), tmp_path / "single", tiny_lm, judge=LengthJudge(), progress=False)
+    assert "candidates" not in json.loads((tmp_path / "single" / "run.json").read_text())["settings"]
+    with pytest.raises(AccordError, match="temperature"):
+        RunConfig(candidates=2, **dict(settings, temperature=0.0))
+    with pytest.raises(AccordError, match="unknown selection rule"):
+        RunConfig(candidates=2, select_rule="dictator", **settings)

@@ -72,6 +72,12 @@ def register(subparsers) -> None:
     run.add_argument("--one-shot", action=argparse.BooleanOptionalAction, default=None,
                      help="show the adopted resolution of another record of the same topic as an example "
                           "(default: the protocol's, on for paper)")
+    run.add_argument("--candidates", type=positive_int, default=1,
+                     help="drafts per task and goal; above 1 every party's judge scores each and --select keeps "
+                          "one (needs --temperature > 0; docs/consensus.md, selection)")
+    run.add_argument("--select", default="auto", metavar="RULE",
+                     help="with --candidates > 1: auto (matched to the goal), seat-weighted, utilitarian, rawlsian, "
+                          "nash, plurality, borda, copeland, condorcet, kemeny or maximal-lottery")
     run.add_argument("--skip-invalid", action="store_true", help="skip malformed records with a warning")
     run.add_argument("--from-topics", action="store_true", help="build tasks from topics/ (seeded) instead of tasks/")
     run.add_argument("--out", help="run folder (default runs/consensus/<data>-<settings>)")
@@ -132,13 +138,15 @@ def run_command(args) -> int:
                        dtype=args.dtype, limit=args.limit, sample=args.sample, seed=args.seed,
                        max_new_tokens=args.max_new_tokens,
                        temperature=args.temperature, batch_size=args.batch_size, one_shot=args.one_shot,
+                       candidates=args.candidates, select_rule=args.select,
                        skip_invalid=args.skip_invalid, from_topics=args.from_topics)
     root = resolve_data_dir(config.data)
     out = args.out or str(Path("runs") / "consensus" / "-".join([
         _slug(str(root)), "p" + "+".join(map(str, config.parties)),
         "all" if len(config.goals) == 5 else "+".join(config.goals), config.protocol, config.method,
         _slug(config.model), _slug(config.judge), config.vote, f"s{config.seed}"]
-        + ([f"{'r' if config.sample else 'n'}{config.limit}"] if config.limit else [])))
+        + ([f"{'r' if config.sample else 'n'}{config.limit}"] if config.limit else [])
+        + ([f"c{config.candidates}-{config.select_rule}"] if config.candidates > 1 else [])))
     drafter = load_model(config.model, backend=config.backend, dtype=config.dtype, device=args.device)
     judge = drafter if config.judge == config.model else load_model(
         config.judge, backend=config.backend, dtype=config.dtype, device=args.device)

@@ -23,6 +23,7 @@ from accord.consensus.drafting import Draft, draft_resolutions, method_parameter
 from accord.consensus.goals import GOALS, evaluate
 from accord.consensus.judge import judge_prompt_settings, judge_resolution
 from accord.consensus.protocols import DEFAULT_PROTOCOL, get_protocol
+from accord.consensus.selection import check_rule, draft_and_select
 from accord.decoding.methods import METHODS
 from accord.errors import AccordError
 from accord.lm.base import LanguageModel, SamplingConfig
@@ -62,6 +63,11 @@ class RunConfig:
     batch_size: int = 16
     one_shot: bool | None = None
     """Show one adopted resolution of the same topic (None: the protocol's default, on for paper)."""
+    candidates: int = 1
+    """Drafts per (task, goal). Above 1: that many sampled drafts (needs temperature > 0), every party's judge
+    scores each, and `select_rule` keeps one (accord.consensus.selection; all candidates are recorded)."""
+    select_rule: str = "auto"
+    """With candidates > 1: auto (a rule matched to the goal) or a rule of accord.consensus.selection.RULES."""
     skip_invalid: bool = False
     from_topics: bool = False
 
@@ -81,6 +87,10 @@ class RunConfig:
         unknown = [g for g in self.goals if g not in GOALS]
         if unknown or not self.goals:
             raise AccordError(f"unknown goal {', '.join(unknown)}; choose from {', '.join(GOALS)}")
+        if self.candidates < 1 or (self.candidates > 1 and not self.temperature > 0):
+            raise AccordError(f"candidates must be >= 1, and > 1 needs a temperature > 0 (got {self.candidates}, "
+                              f"temperature {self.temperature})")
+        check_rule(self.select_rule)
 
 
 def item_key(task: Task, goal: str) -> str:
@@ -119,6 +129,9 @@ def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: L
                                        seed=config.seed)),
     )
     settings.pop("batch_size")  # results do not depend on it: each draft samples from its own seeded generator
+    if config.candidates == 1:  # single drafts: run.json as before selection existed (old runs still resume)
+        settings.pop("candidates")
+        settings.pop("select_rule")
     return settings
 
 
@@ -178,11 +191,16 @@ def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel
             if config.one_shot:
                 examples = [pick_example(task, pool, random.Random(f"{config.seed}|{task.key}"))
                             for task, _, pool in batch]
-            drafts = draft_resolutions(drafter, [t for t, _, _ in batch], [g for _, g, _ in batch], config.method,
-                                       sampling, examples, protocol=protocol)
-            for (task, goal, _), draft in zip(batch, drafts):
-                votes, seconds = judge_resolution(judge, task, draft.text, protocol)
-                store.append(make_record(task, goal, draft, votes, seconds, config.method))
+            if config.candidates > 1:  # consensus by selection (accord.consensus.selection)
+                judged = draft_and_select(drafter, judge, batch, examples, sampling, config.method, protocol,
+                                          config.candidates, config.select_rule, config.vote)
+            else:
+                drafts = draft_resolutions(drafter, [t for t, _, _ in batch], [g for _, g, _ in batch],
+                                           config.method, sampling, examples, protocol=protocol)
+                judged = ((draft, *judge_resolution(judge, task, draft.text, protocol), {})  # lazily, per item
+                          for (task, _, _), draft in zip(batch, drafts))
+            for (task, goal, _), (draft, votes, seconds, extra) in zip(batch, judged):
+                store.append(dict(make_record(task, goal, draft, votes, seconds, config.method), **extra))
                 appended += 1
                 bar.update(1)
                 if stop_after is not None and appended >= stop_after:

@@ -112,18 +112,39 @@ def draft_and_select(drafter, judge, batch, examples, sampling, method: str, pro
     return out
 
 
-def summarize_selection(records: list[dict]) -> dict:
-    """Per goal: the goal's metric (under the run's vote reading) of the selected draft and of the first
-    candidate alone (a single draft with the same sampling), paired on the same tasks."""
-    out: dict[str, dict] = {}
+def goal_value(record: dict, reading: str) -> float | None:
+    """A run record's goal metric under a vote reading (expected or argmax)."""
+    return record.get("expected_value") if reading == "expected" else record.get("value")
+
+
+def summarize_selection(records: list[dict], reading: str, single_records: list[dict] | None = None) -> dict:
+    """Per goal: the goal metric of the selected draft against the first candidate alone (a single sampled
+    draft, same run and tasks) and, given another run's records, against its drafts on the shared tasks.
+    Means and paired differences with 95% bootstrap intervals (accord.stats)."""
+    from accord.stats import bootstrap_ci
+
+    others = {r["key"]: goal_value(r, reading) for r in single_records or [] if r.get("usable")}
+    rows: dict[str, dict] = {}
     for record in records:
         candidates = record.get("candidates")
-        if not record.get("usable") or not candidates or candidates[0].get("value") is None:
+        if not record.get("usable") or not candidates:
             continue
-        row = out.setdefault(record["goal"], {"selected": [], "single": []})
-        row["selected"].append(candidates[record["selected_index"]]["value"])
-        row["single"].append(candidates[0]["value"])
-    return {goal: {"n": len(row["selected"]), "selected_mean": float(np.mean(row["selected"])),
-                   "single_mean": float(np.mean(row["single"])),
-                   "paired_difference": float(np.mean(np.subtract(row["selected"], row["single"])))}
-            for goal, row in out.items()}
+        chosen, first = candidates[record["selected_index"]]["value"], candidates[0]["value"]
+        if chosen is None or first is None:
+            continue
+        row = rows.setdefault(record["goal"], {"selected": [], "first": [], "pairs": []})
+        row["selected"].append(chosen)
+        row["first"].append(first)
+        if others.get(record["key"]) is not None:
+            row["pairs"].append((chosen, others[record["key"]]))
+    out = {}
+    for goal, row in rows.items():
+        entry = {"n": len(row["selected"]), "selected": float(np.mean(row["selected"])),
+                 "first_candidate": float(np.mean(row["first"])),
+                 "selected_minus_first": bootstrap_ci(np.subtract(row["selected"], row["first"]))}
+        if row["pairs"]:
+            entry.update(n_shared_with_single_run=len(row["pairs"]),
+                         single_run=float(np.mean([o for _, o in row["pairs"]])),
+                         selected_minus_single_run=bootstrap_ci([c - o for c, o in row["pairs"]]))
+        out[goal] = entry
+    return out

@@ -16,7 +16,8 @@ q(a | s) ∝ exp(E_{μ_s}[u_R(·, a)] / τ), which tends to K&G's best response 
 `through_receiver` says what the Advisor knows about the Receiver:
 
 * True (commitment, K&G): the gradient also flows through the Receiver's Bayesian update, i.e. the Advisor
-  anticipates that the Receiver reads its committed scheme. This reaches the LP optimum (tests: the
+  anticipates that the Receiver reads its committed scheme. This reaches the LP optimum (best of 3 random
+  starts; tests: the
   prosecutor's 0.6 and random problems).
 * False (the LM loop's REINFORCE): the Receiver is part of the environment; its response to each signal
   is held fixed within a step. With aligned interests (the alignment setting: both want the Receiver to be
@@ -64,7 +65,10 @@ class FiniteConfig:
     init_scale: float = 0.5
     """Standard deviation of the random initial logits."""
     seed: int = 0
-    """Seed of the initial logits."""
+    """Seed of the initial logits (restart k uses seed + k)."""
+    restarts: int = 3
+    """Independent runs from different random starts; the one with the best training objective is kept
+    (the objective is not concave: a single run can stop at a pooling scheme or another local optimum)."""
     log_every: int = 100
     """Record a row of the curve every this many steps."""
 
@@ -125,14 +129,20 @@ def value_and_gradient(problem: PersuasionProblem, logits: np.ndarray, log_initi
 
 
 def train_scheme(problem: PersuasionProblem, config: FiniteConfig | None = None) -> FiniteResult:
-    """Gradient ascent on the Sender's value over softmax schemes (see the module docstring)."""
+    """Gradient ascent on the Sender's value over softmax schemes (see the module docstring); the best of
+    `restarts` runs (seeds seed, seed+1, ...) by the training objective."""
     config = config or FiniteConfig()
-    if config.steps < 1 or not config.learning_rate > 0 or not min(config.receiver_temperature,
-                                                                   config.start_temperature) > 0:
-        raise AccordError("steps, learning_rate and the receiver temperatures must be positive")
+    if config.steps < 1 or config.restarts < 1 or not config.learning_rate > 0 or not min(
+            config.receiver_temperature, config.start_temperature) > 0:
+        raise AccordError("steps, restarts, learning_rate and the receiver temperatures must be positive")
+    runs = [_train_once(problem, config, config.seed + k) for k in range(config.restarts)]
+    return max(runs, key=lambda run: run.value)
+
+
+def _train_once(problem: PersuasionProblem, config: FiniteConfig, seed: int) -> FiniteResult:
     n_states, n_actions = problem.sender_utility.shape
     n_signals = config.signals or n_actions
-    logits = config.init_scale * np.random.default_rng(config.seed).standard_normal((n_states, n_signals))
+    logits = config.init_scale * np.random.default_rng(seed).standard_normal((n_states, n_signals))
     log_initial = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
     first, second = np.zeros_like(logits), np.zeros_like(logits)          # Adam's moments
     beta1, beta2 = 0.9, 0.999

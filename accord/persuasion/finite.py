@@ -17,8 +17,7 @@ q(a | s) ∝ exp(E_{μ_s}[u_R(·, a)] / τ), which tends to K&G's best response 
 
 * True (commitment, K&G): the gradient also flows through the Receiver's Bayesian update, i.e. the Advisor
   anticipates that the Receiver reads its committed scheme. This reaches the LP optimum (best of 3 random
-  starts; tests: the
-  prosecutor's 0.6 and random problems).
+  starts; tests: the prosecutor's 0.6 and random problems).
 * False (the LM loop's REINFORCE): the Receiver is part of the environment; its response to each signal
   is held fixed within a step. With aligned interests (the alignment setting: both want the Receiver to be
   right) this too reaches the optimum, full revelation; with misaligned interests it drifts to a babbling

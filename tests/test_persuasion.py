@@ -168,7 +168,7 @@ def test_evaluate_conditions_and_summary(tmp_path):
     assert summary["conditions"]["advisor"]["accuracy"] == 1.0
     assert summary["conditions"]["none"]["accuracy"] == 0.0
     assert summary["paired_vs_none"]["advisor"]["difference"] == 1.0
-    assert "Advice" not in receiver_prompt(test[0], None) and "oracle x" in receiver_prompt(test[0], "oracle\n x")
+    assert "Advice" not in receiver_prompt(test[0], None) and "oracle\n x" in receiver_prompt(test[0], " oracle\n x ")
     # resume: a second call asks nothing new
     before = len(store.records)
     evaluate(ScriptedReceiver(), test, ResultStore(tmp_path / "results.jsonl"), signals, PersuasionConfig())

@@ -77,7 +77,7 @@ def advisor_prompt(task: Task, sees_info: bool = True) -> str:
 
 def receiver_prompt(task: Task, signal: str | None) -> str:
     """The Receiver's input: the question and, except in the no-context condition, a signal."""
-    hint = RECEIVER_HINT.format(signal=" ".join(signal.split())) if signal else ""
+    hint = RECEIVER_HINT.format(signal=signal.strip()) if signal else ""
     return RECEIVER_PROMPTS[task.kind].format(question=task.question, hint=hint)
 
 

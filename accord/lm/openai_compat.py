@@ -348,12 +348,13 @@ class OpenAICompatLM:
         if self.choice_reading == "top_logprobs":
             return None
         try:
-            ids = first_token_ids(lambda text: self.tokenize(text), choices)
-        except AccordError:
+            encoded = {choice: self.tokenize(choice) for choice in choices}
+        except AccordError:  # no /tokenize: not vLLM
             if self.choice_reading == "exact":
                 raise
             self.choice_reading = "top_logprobs"
             return None
+        ids = first_token_ids(encoded.__getitem__, choices)
         if len(ids) > MAX_LOGPROB_TOKEN_IDS:
             raise AccordError(f"{len(ids)} choices; vLLM reads at most {MAX_LOGPROB_TOKEN_IDS} token ids per call")
         return ids

@@ -53,7 +53,8 @@ def register(subparsers) -> None:
     check.add_argument("--data", help="without --run: data directory (default $ACCORD_VALUEDCG, else the sample)")
     check.add_argument("--limit", type=positive_int, default=40, help="items (default 40)")
     check.add_argument("--seed", type=int, default=0, help="seed of item and contrast choice (default 0)")
-    check.add_argument("--batch-size", type=positive_int, default=8, help="items per judge batch, three prompts each (default 8)")
+    check.add_argument("--batch-size", type=positive_int, default=8,
+                       help="items per judge batch, three prompts each (default 8)")
     check.set_defaults(func=validate_command)
 
     report = sub.add_parser("report", help="table, PNG chart and self-contained HTML of a run directory")

@@ -47,7 +47,8 @@ def test_explanation_prompt_names_the_relation_and_gives_no_definition(tiny_lm):
     against = Item("POWER", 3, "turning down the manager position", -1, "B")
     unrelated = Item("justice", 4, "I deserve a raise because I like blue", 0, "C")
     prompt = know_why_paper.explain_prompt(tiny_lm, against, PAPER)
-    assert 'Given value: "non-power"' in prompt and 'Sentence to be judged: "turning down the manager position"' in prompt
+    assert 'Given value: "non-power"' in prompt
+    assert 'Sentence to be judged: "turning down the manager position"' in prompt
     assert "Attribution Analysis" in prompt and "AT MOST 30 WORDS PER PART" in prompt
     assert PAPER_DEFINITIONS["POWER"] not in prompt and VALUES["POWER"].definition not in prompt
     assert 'Given value: "unrelated to justice"' in know_why_paper.explain_prompt(tiny_lm, unrelated, PAPER)
@@ -171,7 +172,8 @@ def test_cli_run_validate_report(model_dirs, tmp_path, monkeypatch, capsys):
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert settings["protocol"] == "paper" and settings["judge"] == judge and settings["shots"] == 4
     record = settings["protocol_record"]
-    assert record["judge_digits"] == ["0", "1", "2", "3", "4", "5"] and "Attribution Analysis" in record["texts"]["explain"]
+    assert record["judge_digits"] == ["0", "1", "2", "3", "4", "5"]
+    assert "Attribution Analysis" in record["texts"]["explain"]
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(results) == 4 and {r["value"] for r in results} == {"POWER", "justice"}
     rows = {v: len(load_value_file(SAMPLE_DIR / VALUES[v].file_name, v)) for v in ("POWER", "justice")}

@@ -239,3 +239,16 @@ def test_choices_sharing_a_first_token_are_an_error_not_a_fallback(fake_vllm):
     with pytest.raises(AccordError, match="do not start with distinct tokens"):
         lm.choice_logprobs(["q"], ["Ab", "Ac"])
     assert lm.choice_reading == "auto"
+
+
+def test_applying_twice_is_applying_once():
+    """vLLM runs two instances when the processor is both installed and named on the command line."""
+    logits = torch.randn(3, 10)
+    once = logits.clone()
+    tracker = PairTracker()
+    tracker.add(0, pair_args(), PLAIN, [])
+    tracker.add(2, pair_args(), PREF, [])
+    tracker.add(1, pair_args(pair="alone"), PLAIN, [])
+    apply_plan(tracker.plan(), once)
+    twice = apply_plan(tracker.plan(), apply_plan(tracker.plan(), logits.clone()))
+    assert torch.equal(once, twice)

@@ -153,7 +153,13 @@ class PairTracker:
 def apply_plan(plan: Plan, logits):
     """Write the combined logits into both rows of each healthy pair; broken rows may only emit their
     broken token. logits: torch [num_rows, V] float32, modified in place and returned."""
+    import torch
+
     for plain, pref, method, params, _ in plan.pairs:
+        if torch.equal(logits[plain], logits[pref]):
+            # already combined: vLLM loads the processor twice when it is both installed (entry point) and
+            # named with --logits-processors; rows with equal logits also pick the same token uncombined
+            continue
         combine = combine_function(method, dict(params))
         combined = combine(logits[plain:plain + 1], logits[pref:pref + 1]).to(logits.dtype)
         logits[plain] = combined[0]

@@ -21,6 +21,7 @@ table of the kill share per target is printed. Heavy: run it under the shared lo
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import random
 import shutil
@@ -75,8 +76,33 @@ def test_command(tree: Path, files: list[str], keyword: str | None, timeout: int
     return f"timeout {timeout} {sys.executable} -m pytest {FAST} {' '.join(present)}{select}"
 
 
+def annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """((line, column), (end line, end column)) of the type annotations of a module with `from __future__
+    import annotations`: annotations are never evaluated there, so mutants in them are equivalent."""
+    tree = ast.parse(path.read_text())
+    lazy = any(isinstance(node, ast.ImportFrom) and node.module == "__future__" and
+               any(alias.name == "annotations" for alias in node.names) for node in tree.body)
+    spans = []
+    if not lazy:
+        return spans
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            annotations.append(node.returns)
+            arguments = node.args
+            for arg in arguments.posonlyargs + arguments.args + arguments.kwonlyargs + [arguments.vararg,
+                                                                                         arguments.kwarg]:
+                annotations.append(getattr(arg, "annotation", None))
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        for annotation in filter(None, annotations):
+            spans.append(((annotation.lineno, annotation.col_offset),
+                          (annotation.end_lineno, annotation.end_col_offset)))
+    return spans
+
+
 def mutants(tree: Path, module: str, functions: list[str] | None, command: str) -> list[dict]:
-    """Every mutation cosmic-ray would make in `module` (restricted to `functions`)."""
+    """Every mutation cosmic-ray would make in `module` (restricted to `functions`), annotations left out."""
     config = tree / "cosmic-ray.toml"
     config.write_text(f'[cosmic-ray]\nmodule-path = "{module}"\ntimeout = 600.0\nexcluded-modules = []\n'
                       f'test-command = "{command}"\n\n[cosmic-ray.distributor]\nname = "local"\n')
@@ -84,11 +110,13 @@ def mutants(tree: Path, module: str, functions: list[str] | None, command: str) 
     session.unlink(missing_ok=True)
     subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=tree, check=True, capture_output=True)
     dump = subprocess.run(["cosmic-ray", "dump", str(session)], cwd=tree, check=True, capture_output=True, text=True)
+    skip = annotation_spans(tree / module)
     found = []
     for line in dump.stdout.splitlines():
         item = json.loads(line)[0]
         for mutation in item["mutations"]:
-            if functions is None or mutation.get("definition_name") in functions:
+            in_annotation = any(start <= tuple(mutation["start_pos"]) < end for start, end in skip)
+            if (functions is None or mutation.get("definition_name") in functions) and not in_annotation:
                 found.append({k: mutation[k] for k in ("module_path", "operator_name", "occurrence", "start_pos",
                                                        "definition_name")})
     return found

@@ -129,3 +129,10 @@ def test_consensus_resume_with_another_batch_size_gives_the_same_sampled_drafts(
     drafts = {r["key"]: r["draft"] for r in fresh.records}
     assert len(drafts) == 4 and len(set(drafts.values())) > 1
     assert {r["key"]: r["draft"] for r in resumed.records} == drafts
+
+
+def test_normalize_choices_known_values():
+    from accord.lm.base import normalize_choices
+
+    probs = normalize_choices(np.log([[0.1, 0.3], [0.2, 0.2]]) - 5.0)  # any common shift cancels
+    np.testing.assert_allclose(probs, [[0.25, 0.75], [0.5, 0.5]])

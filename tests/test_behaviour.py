@@ -51,6 +51,27 @@ def test_one_mpo_step_moves_the_log_ratio_the_judges_way(tmp_path, settings):
     assert log_ratio(trainer, pair) > before + 1e-3
 
 
+def test_an_indifferent_judge_leaves_the_policy_at_the_magnet(tmp_path):
+    """With P = ½ the advantages are 0, and at step 1 the policy is the magnet: the loss has no gradient."""
+    trainer, pair = trainer_on_a_fixed_pair(tmp_path, loss="reinforce", optimizer="sgd", learning_rate=0.5)
+    trainer.judge = lambda prompt, a, b: 0.5
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.train_step()
+    moved = max(float((a - b).abs().max()) for a, b in zip(before, trainer.model.parameters()))
+    assert moved < 1e-5  # rounding only (a real advantage moves the weights by ~1e-2 here)
+
+
+def test_token_logprobs_are_the_response_tokens_log_probabilities(tmp_path):
+    trainer, (_, ids, attention, response_mask) = trainer_on_a_fixed_pair(tmp_path)
+    with torch.no_grad():
+        values = token_logprobs(trainer.model, ids, attention, response_mask)
+        logits = trainer.model(input_ids=ids, attention_mask=attention).logits.float()
+    expected = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+    inside = response_mask[:, 1:].bool()
+    assert torch.equal(values[:, 0], torch.zeros(len(ids))) and (values[:, 1:][~inside] == 0).all()
+    torch.testing.assert_close(values[:, 1:][inside], expected[inside])
+
+
 def test_kl_to_the_magnet_is_zero_right_after_a_refresh(tmp_path):
     trainer, _ = trainer_on_a_fixed_pair(tmp_path, magnet_every=2, learning_rate=1e-2)
     rows = [trainer.train_step() for _ in range(3)]
@@ -146,10 +167,24 @@ def test_bootstrap_interval_known_answer():
     assert bootstrap_ci([0] * 9 + [100], seed=0) == (10.0, 0.0, 30.0)
     mean, low, high = bootstrap_ci([0, 1], level=0.95, seed=3)  # resample means 0, 0.5, 1 w.p. 1/4, 1/2, 1/4
     assert (mean, low, high) == (0.5, 0.0, 1.0)
+    assert all(np.isnan(bootstrap_ci([])))
+
+
+@pytest.mark.parametrize("level", [0.9, 0.95])
+def test_bootstrap_interval_is_the_percentile_interval_of_resampled_means(level):
+    values = np.arange(20.0) ** 2
+    draws = np.random.default_rng(1).integers(0, 20, size=(500, 20))  # the resamples bootstrap_ci draws
+    means = np.sort(values[draws].mean(axis=1))
+    tail = (1 - level) / 2
+    expected = (np.quantile(means, tail), np.quantile(means, 1 - tail))
+    assert bootstrap_ci(values, resamples=500, level=level, seed=1)[1:] == pytest.approx(expected)
+    median = bootstrap_ci(values, statistic=np.median, resamples=500, level=level, seed=1)
+    assert median[0] == np.median(values) and median[1:] == pytest.approx(
+        np.quantile(np.median(values[draws], axis=1), [tail, 1 - tail]))
 
 
 def test_values_report_numbers_by_hand():
-    from accord.values.report import PARTS, summarize_records
+    from accord.values.report import PARTS, summarize, summarize_records
 
     def record(answer, pred, why, confidence):
         return {"answer": answer, "pred": pred, "correct": answer == pred, "why": why, "confidence": confidence,
@@ -162,6 +197,12 @@ def test_values_report_numbers_by_hand():
     assert summary["know_why"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)  # scores / 5
     assert summary["gap"] == pytest.approx(((1 - 1) + (0.5 - 0) + (0 - 1) + (1 - 0)) / 4)  # paired, per item
     assert summary["answers"] == {"A": 2, "B": 1, "C": 1}
+    assert summary["know_why_argmax"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
+    for r, value in zip(records, ["b", "a", "b", "c"]):
+        r["value"] = value
+    per_value = summarize(records)["values"]
+    assert {name: s["n"] for name, s in per_value.items()} == {"b": 2, "a": 1, "c": 1}
+    assert per_value["b"]["know_what"] == 1.0 and per_value["a"]["know_what"] == 0.0
     for key in ("know_what_ci", "know_why_ci", "gap_ci"):
         low, high = summary[key]
         assert low <= high
@@ -172,10 +213,25 @@ def test_consensus_summary_by_hand():
 
     records = [{"goal": "veto", "parties": 2, "topic": "t", "value": v, "expected_value": e, "usable": True}
                for v, e in ((1.0, 0.8), (0.0, 0.4), (1.0, 0.9), (1.0, 0.7))]
-    records.append({"goal": "veto", "parties": 2, "topic": "t", "value": 0.0, "usable": False})
+    records.insert(1, {"goal": "veto", "parties": 2, "topic": "t", "value": 0.0, "usable": False})
     row = next(r for r in summarize(records) if r["topic"] == "all topics")
     assert row["n"] == 4 and row["mean"] == 0.75 and row["other"] == pytest.approx(0.7)
     assert (row["low"], row["high"]) == bootstrap_ci([1.0, 0.0, 1.0, 1.0], seed=0)[1:] and row["low"] < row["high"]
+
+
+def test_seat_favour_by_hand():
+    from accord.consensus.report import _pearson, seat_favour
+
+    assert _pearson(np.array([1.0, 2.0]), np.array([3.0, 5.0])) is None  # two points always correlate fully
+    assert _pearson(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 7.0])) == pytest.approx(
+        np.corrcoef([1, 2, 3], [2, 4, 7])[0, 1])
+    records = [{"usable": True, "votes": [{"seat_weight": w, "score": s} for w, s in zip(weights, scores)]}
+               for weights, scores in (([0.7, 0.3], [8, 2]), ([0.4, 0.6], [3, 7]), ([0.2, 0.8], [4, 6]))]
+    favour = seat_favour(records, resamples=200)
+    weights = [0.7, 0.3, 0.4, 0.6, 0.2, 0.8]
+    assert favour["r"] == pytest.approx(np.corrcoef(weights, [8, 2, 3, 7, 4, 6])[0, 1])
+    assert favour["low"] is not None and favour["low"] <= favour["r"] <= favour["high"]
+    assert favour["largest_gap"] == pytest.approx(((8 - 2) + (7 - 3) + (6 - 4)) / 3) and favour["n"] == 3
 
 
 # ---- the one-shot example reaches the prompt -----------------------------------------------------------
@@ -212,3 +268,31 @@ def test_one_shot_example_reaches_the_drafting_prompt(tiny_lm, tmp_path):
         example = own["example_id"]
         assert example is not None and str(example) != str(own["id"])
         assert f"Resolved {example}x." in prompt and f"Resolved {own['id']}x." not in prompt
+
+
+# ---- run stores ----------------------------------------------------------------------------------------
+
+def test_result_store_drops_a_crashed_tail_and_refuses_a_corrupt_middle(tmp_path):
+    from accord.errors import AccordError
+    from accord.runs import ResultStore
+
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"key": "a"}\n{"key": "b"}\n{"key": "c", "val')  # cut mid-line by a crash
+    assert [r["key"] for r in ResultStore(path).records] == ["a", "b"]
+    assert path.read_text() == '{"key": "a"}\n{"key": "b"}\n'  # the cut line is gone from the file too
+    path.write_text('{"key": "a"}\n{"key": \n')  # a complete but garbled last line: also a crash tail
+    assert ResultStore(path).done == {"a"} and path.read_text() == '{"key": "a"}\n'
+    path.write_text('{"key": "a"}\nnot json\n{"key": "c"}\n')
+    with pytest.raises(AccordError, match="corrupt line 2"):
+        ResultStore(path)
+
+
+def test_data_hash_covers_every_file(tmp_path):
+    from accord.runs import sha256_files
+
+    files = [tmp_path / "a.json", tmp_path / "b.json"]
+    for f in files:
+        f.write_text("[]")
+    before = sha256_files(files)
+    files[1].write_text("[1]")
+    assert sha256_files(files) != before and sha256_files(files[::-1]) == sha256_files(files)

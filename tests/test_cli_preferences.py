@@ -85,10 +85,15 @@ def test_eval_preferences_then_validate_judge(capsys, model_dir, tmp_path, cache
     assert settings["parameters"]["bs"]["num_beams"] == 2
     assert "A, B or Tie" in settings["judge_texts"]["question"]
 
-    code, out, _ = run(capsys, "eval", "validate-judge", *common, "--judge", model_dir, "--writer", model_dir,
-                       "--preferences", "concise,verbose", "--reading", "pairwise", "--out", tmp_path / "check")
-    assert code == 0
-    assert "all:" in out and "concise:" in out and "verbose:" in out and "n=4" in out
+    code, out, err = run(capsys, "eval", "validate-judge", *common, "--judge", model_dir, "--writer", model_dir,
+                         "--preferences", "concise,verbose", "--reading", "pairwise", "--writer-protocol", "accord",
+                         "--max-new-tokens", "16",
+                         "--out", tmp_path / "check")
+    assert code == 0, err
+    contrasts = [json.loads(line) for line in (tmp_path / "check" / "contrasts.jsonl").read_text().splitlines()]
+    differing = sum(c["follows"].strip() != c["opposes"].strip() for c in contrasts)
+    assert len(contrasts) == 4 and differing > 0
+    assert "all:" in out and f"n={differing}" in out
     assert "writer check" in out
     code, out, _ = run(capsys, "eval", "preferences", *common, "--model", model_dir, "--judge", model_dir,
                        "--preference", "concise", "--preference", "formal", "--num-beams", "2",

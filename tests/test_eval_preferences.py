@@ -157,6 +157,15 @@ def test_validation_with_known_judges():
     assert biased == [0.5, 0.5, 0.5]
 
 
+def test_identical_answer_pairs_are_no_contrast():
+    contrasts = [{"preference": "concise", "question": "q", "follows": "GOOD", "opposes": "bad"},
+                 {"preference": "concise", "question": "q", "follows": "same ", "opposes": "same"}]
+    checks, outcomes = judge_check.validate(FakeJudge(), contrasts, "pairwise", "Be {}.".format)
+    assert outcomes == [1.0] and checks[0].n == 1
+    with pytest.raises(AccordError, match="identical"):
+        judge_check.validate(FakeJudge(), contrasts[1:], "pointwise", "Be {}.".format)
+
+
 def test_writer_check_counts_shorter_concise_answers():
     contrasts = [{"preference": "concise", "tokens_follows": 3, "tokens_opposes": 9},
                  {"preference": "verbose", "tokens_follows": 4, "tokens_opposes": 8},

@@ -105,12 +105,13 @@ def run_validate_judge(args) -> int:
     from tqdm import tqdm
 
     from accord.decoding.protocols import get_protocol, opposite_preference
-    from accord.eval.judge_check import KIND, judge_settings, validate, write_contrasts, writer_check
+    from accord.eval.judge_check import KIND, judge_settings, real_contrasts, validate, write_contrasts, writer_check
     from accord.lm.base import SamplingConfig
     from accord.runs import ResultStore, sha256_file, write_run_metadata
     from accord.validation import judge_key, save_validation
 
     protocol = get_protocol(args.protocol)
+    writer_protocol = get_protocol(args.writer_protocol or args.protocol)
     preferences = [p.strip() for p in args.preferences.split(",") if p.strip()]
     if not preferences:
         raise AccordError("give --preferences, e.g. concise,verbose,formal")
@@ -120,7 +121,7 @@ def run_validate_judge(args) -> int:
     for preference in preferences:  # an unknown preset is one error line before any model loads
         opposite_preference(preference)
     out = Path(args.out)
-    write_run_metadata(out, {"writer": args.writer, "protocol": protocol.record(), "data": str(data),
+    write_run_metadata(out, {"writer": args.writer, "protocol": writer_protocol.record(), "data": str(data),
                              "data_sha256": sha256_file(data), "limit": args.limit, "preferences": preferences,
                              "max_new_tokens": sampling.max_new_tokens}, name="contrasts.run.json")
     store = ResultStore(out / "contrasts.jsonl")
@@ -128,12 +129,16 @@ def run_validate_judge(args) -> int:
     if any(f"{p}:{q['id']}" not in store.done for p in preferences for q in questions):
         with tqdm(total=len(preferences) * len(questions), desc="write contrasts", unit="pair") as progress:
             writer = load(args.writer)
-            contrasts = write_contrasts(writer, questions, preferences, protocol, sampling, store,
+            contrasts = write_contrasts(writer, questions, preferences, writer_protocol, sampling, store,
                                         args.batch_size, progress)
             del writer
     else:
-        contrasts = write_contrasts(None, questions, preferences, protocol, sampling, store)
+        contrasts = write_contrasts(None, questions, preferences, writer_protocol, sampling, store)
     written = writer_check(contrasts)
+    identical = len(contrasts) - len(real_contrasts(contrasts))
+    if identical:
+        print(f"{identical} of {len(contrasts)} contrast pairs have two identical answers (the writer ignored the "
+              "preference) and are left out")
     judge_lm = load(args.judge)
     sentence_of = lambda p: protocol.preference_template.format(preference=p)  # noqa: E731
     for reading in readings:
@@ -142,8 +147,9 @@ def run_validate_judge(args) -> int:
         key = judge_key(judge_settings(args.judge, reading, protocol.preference_template))
         save_validation(KIND, key, {"judge": args.judge, "reading": reading}, checks,
                         extra={"writer": args.writer, "protocol": protocol.name, "contrasts": str(out),
-                               "writer_check": written})
-        print(f"{reading} judge {args.judge}: right orderings of {len(contrasts)} contrasts "
+                               "writer_check": written, "identical_pairs": identical,
+                               "writer_protocol": writer_protocol.name})
+        print(f"{reading} judge {args.judge}: right orderings of {len(contrasts) - identical} contrasts "
               f"(answer written to be p vs written to be its opposite)")
         for check in checks:
             label = check.check.split(":", 1)[1] if ":" in check.check else "all"
@@ -191,5 +197,8 @@ def register(subparsers) -> None:
                         flag="--writer")
     check.add_argument("--protocol", choices=["paper", "accord"], default="paper",
                        help="prompt texts of the writer and preference sentence shown to the judge (default paper)")
+    check.add_argument("--writer-protocol", choices=["paper", "accord"], default=None,
+                       help="prompt placement of the writer (default: --protocol); the judge is always shown "
+                            "--protocol's preference sentence")
     check.add_argument("--max-new-tokens", type=positive_int, default=128, help="answer length limit (default 128)")
     check.set_defaults(func=run_validate_judge)

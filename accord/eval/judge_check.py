@@ -98,9 +98,22 @@ def judge_outcomes(judge_lm, contrasts: list[dict], reading: str, sentence_of, b
     return outcomes
 
 
+def real_contrasts(contrasts: list[dict]) -> list[dict]:
+    """The contrasts whose two answers differ (a writer that ignores the preference writes the same answer
+    twice: no known ordering there)."""
+    return [c for c in contrasts if c["follows"].strip() != c["opposes"].strip()]
+
+
 def validate(judge_lm, contrasts: list[dict], reading: str, sentence_of, batch_size: int = 4,
              progress=None) -> tuple[list[CheckResult], list[float]]:
-    """The overall check (named CHECK) and one check per preference ("CHECK:<preference>")."""
+    """The overall check (named CHECK) and one check per preference ("CHECK:<preference>"), over the
+    contrasts whose two answers differ."""
+    contrasts = real_contrasts(contrasts)
+    if not contrasts:
+        from accord.errors import AccordError
+
+        raise AccordError("every contrast pair has two identical answers: the writer ignored the preference "
+                          "(try --writer-protocol accord or a larger --writer)")
     outcomes = judge_outcomes(judge_lm, contrasts, reading, sentence_of, batch_size, progress)
     checks = [ordering_check(CHECK, reading, outcomes)]
     for preference in dict.fromkeys(c["preference"] for c in contrasts):

@@ -120,7 +120,7 @@ def mutants(tree: Path, module: str, functions: list[str] | None, command: str) 
             if (functions is None or mutation.get("definition_name") in functions) and not in_annotation:
                 found.append({k: mutation[k] for k in ("module_path", "operator_name", "occurrence", "start_pos",
                                                        "definition_name")})
-    return found
+    return sorted(found, key=lambda m: (m["operator_name"], m["occurrence"]))  # the dump's order is random
 
 
 def run_mutant(tree: Path, mutant: dict, command: str, timeout: int) -> dict:

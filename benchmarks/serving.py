@@ -126,8 +126,14 @@ def main() -> int:
             entry["ratio_vs_local"] = round(entry["per_s"] / result["judge_local_llamacpp"]["per_s"], 2)
             result[f"judge_vllm_in_flight_{in_flight}"] = entry
             print(in_flight, json.dumps(entry), flush=True)
+        remote_out = None
         for in_flight in (1, 4):
-            entry, remote_out = amulet_rate(lm, questions, args.tokens, in_flight)
+            try:
+                entry, remote_out = amulet_rate(lm, questions, args.tokens, in_flight)
+            except AccordError as error:  # e.g. a pair the server decoded out of step: recorded, not hidden
+                result[f"amulet_vllm_in_flight_{in_flight}"] = {"error": str(error)}
+                print("amulet", in_flight, "error:", error, flush=True)
+                continue
             entry["ratio_vs_local"] = round(entry["tokens_per_s"] / result["amulet_local_llamacpp"]["tokens_per_s"], 2)
             result[f"amulet_vllm_in_flight_{in_flight}"] = entry
             print("amulet", in_flight, json.dumps(entry), flush=True)
@@ -138,6 +144,8 @@ def main() -> int:
             deltas.append(np.abs(remote - reference.choice_logprobs(suffixes, DIGITS, prefix=prefix)).max())
         result["choice_reading"] = lm.choice_reading
         result["judge_max_abs_delta_logprob_vs_transformers_bf16"] = round(float(max(deltas)), 4)
+        if remote_out is None:
+            remote_out = []
         _, near = amulet_rate(reference, questions, args.tokens)
         agree = [first_difference(r.token_ids, n.token_ids) for r, n in zip(remote_out, near)]
         result["amulet_tokens_equal_before_first_difference"] = agree

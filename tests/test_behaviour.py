@@ -82,6 +82,31 @@ def test_kl_to_the_magnet_is_zero_right_after_a_refresh(tmp_path):
     assert [never.train_step() for _ in range(3)][2]["kl_to_magnet"] > 1e-4
 
 
+def test_magnet_refresh_and_evaluation_keep_their_period(tmp_path):
+    """Refresh every 2 steps and evaluate every 3, over 6 steps: every period, not only the first."""
+    trainer, _ = trainer_on_a_fixed_pair(tmp_path, magnet_every=2, learning_rate=1e-2)
+    trainer.config.eval_every = 3
+    trainer.win_rate = lambda: 0.5
+    rows = [trainer.train_step() for _ in range(6)]
+    assert [r["magnet_refreshed"] for r in rows] == [False, True, False, True, False, True]
+    assert ["win_rate_vs_initial" in r for r in rows] == [False, False, True, False, False, True]
+
+
+def test_mpo_loss_is_the_mean_over_response_tokens_by_hand():
+    """With the magnet equal to the policy the KL term is 0 and the loss is -sum(A_i log pi(token)) / tokens."""
+    from accord.train.mpo import mpo_loss
+
+    torch.manual_seed(0)
+    logp = torch.log_softmax(torch.randn(2, 3, 5), dim=-1)
+    input_ids = torch.tensor([[0, 1, 4, 2], [0, 3, 0, 1]])
+    response_mask = torch.tensor([[0, 1, 1, 1], [0, 1, 1, 0]])
+    advantages = torch.tensor([0.5, -2.0])
+    loss, kl = mpo_loss(logp, logp, input_ids, response_mask, advantages, kl_coef=0.3)
+    by_hand = -(0.5 * (logp[0, 0, 1] + logp[0, 1, 4] + logp[0, 2, 2]) - 2.0 * (logp[1, 0, 3] + logp[1, 1, 0])) / 5
+    assert float(loss) == pytest.approx(float(by_hand), rel=1e-6)
+    assert float(kl) == pytest.approx(0.0, abs=1e-7)
+
+
 def test_win_rate_of_an_unchanged_policy_is_one_half(tmp_path):
     config = MPOConfig(steps=1, prompts_per_step=1, max_new_tokens=6, eval_prompts=6)
     judge = lambda prompt, a, b: 0.5 if a == b else float(len(a) > len(b))  # noqa: E731
@@ -232,6 +257,19 @@ def test_seat_favour_by_hand():
     assert favour["r"] == pytest.approx(np.corrcoef(weights, [8, 2, 3, 7, 4, 6])[0, 1])
     assert favour["low"] is not None and favour["low"] <= favour["r"] <= favour["high"]
     assert favour["largest_gap"] == pytest.approx(((8 - 2) + (7 - 3) + (6 - 4)) / 3) and favour["n"] == 3
+
+    # a resolution whose two largest parties tie has no single largest party: left out of the gap
+    tied = records + [{"usable": True, "votes": [{"seat_weight": 0.5, "score": 9}, {"seat_weight": 0.5, "score": 1}]}]
+    assert seat_favour(tied, resamples=50)["largest_gap"] == pytest.approx(((8 - 2) + (7 - 3) + (6 - 4)) / 3)
+    # one resolution: a correlation but no interval (nothing to resample over)
+    single = [{"usable": True, "votes": [{"seat_weight": w, "score": s} for w, s in ((0.5, 7), (0.3, 5), (0.2, 2))]}]
+    alone = seat_favour(single, resamples=50)
+    assert alone["r"] is not None and alone["low"] is None and alone["high"] is None
+    # the resampling draws every resolution: with one anti-correlated record the interval reaches below 0
+    mixed = single + [{"usable": True, "votes": [{"seat_weight": w, "score": s}
+                                                 for w, s in ((0.5, 1), (0.3, 5), (0.2, 9))]}]
+    both = seat_favour(mixed, resamples=200)
+    assert both["low"] < 0 < both["high"]
 
 
 # ---- the one-shot example reaches the prompt -----------------------------------------------------------

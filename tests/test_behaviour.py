@@ -272,6 +272,40 @@ def test_seat_favour_by_hand():
     assert both["low"] < 0 < both["high"]
 
 
+
+def test_consensus_summary_row_order():
+    """Rows follow the goals' order, then party count, then the all-topics row before the topics A-Z."""
+    from accord.consensus.goals import GOALS
+    from accord.consensus.report import ALL, summarize
+
+    records = [{"usable": True, "goal": goal, "parties": parties, "topic": topic, "value": 1.0}
+               for goal in reversed(GOALS[:2]) for parties in (4, 2) for topic in ("zoo", "art")]
+    keys = [(row["goal"], row["parties"], row["topic"]) for row in summarize(records)]
+    expected = [(goal, parties, topic) for goal in GOALS[:2] for parties in (2, 4) for topic in (ALL, "art", "zoo")]
+    assert keys == expected
+
+
+def test_seat_favour_interval_is_the_95_percentile_interval_of_resampled_resolutions():
+    """An independent resampling with the same seed: the interval is the 2.5th and 97.5th percentiles."""
+    from accord.consensus.report import seat_favour
+
+    rng = np.random.default_rng(3)
+    records = [{"usable": True, "votes": [{"seat_weight": float(w), "score": float(s)}
+                                          for w, s in zip(rng.dirichlet([1, 1, 1]), rng.integers(0, 10, 3))]}
+               for _ in range(12)]
+    favour = seat_favour(records, resamples=300, seed=0)
+    weights = [np.array([v["seat_weight"] for v in r["votes"]]) for r in records]
+    scores = [np.array([v["score"] for v in r["votes"]]) for r in records]
+    draw_rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(300):
+        rows = draw_rng.integers(0, len(records), len(records))
+        x, y = np.concatenate([weights[i] for i in rows]), np.concatenate([scores[i] for i in rows])
+        if x.std() > 0 and y.std() > 0:
+            draws.append(np.corrcoef(x, y)[0, 1])
+    assert (favour["low"], favour["high"]) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])), abs=1e-9)
+
+
 # ---- the one-shot example reaches the prompt -----------------------------------------------------------
 
 class RecordingLM:

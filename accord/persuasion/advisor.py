@@ -23,7 +23,6 @@ never refreshed, so the logged KL is the KL to the initial Advisor. One step:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 
@@ -165,19 +164,7 @@ class AdvisorTrainer(MPOTrainer):
                                       "seed": self.config.seed,
                                       "train_tasks": [task.task_id for task in self.tasks]})
         self.resume()
-        rows = []
-        with open(self.out / "log.jsonl", "a") as log:
-            while self.step < self.config.steps:
-                row = self.train_step()
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-                rows.append(row)
-                if on_step:
-                    on_step(row)
-                if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
-                    self.checkpoint()
-        self.checkpoint()
-        return rows
+        return self.run_steps(on_step)
 
     @torch.no_grad()
     def signals(self, tasks: list[Task], seed: int = 0) -> list[str]:

@@ -425,6 +425,13 @@ class MPOTrainer:
         meta = {"config": asdict(self.config), "seed": self.config.seed, "versions": versions(),
                 "prompts": len(self.prompts), "resumed_at_step": self.step if resumed else None}
         (self.out / "run.json").write_text(json.dumps(meta, indent=1))
+        rows = self.run_steps(on_step)
+        plot_log(self.out / "log.jsonl", self.out / "curves.png")
+        return rows
+
+    def run_steps(self, on_step=None) -> list[dict]:
+        """Step to `config.steps`, appending each step's row to out_dir/log.jsonl and checkpointing on schedule
+        and at the end (shared by every trainer built on this one)."""
         rows = []
         with open(self.out / "log.jsonl", "a") as log:
             while self.step < self.config.steps:
@@ -437,7 +444,6 @@ class MPOTrainer:
                 if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
                     self.checkpoint()
         self.checkpoint()
-        plot_log(self.out / "log.jsonl", self.out / "curves.png")
         return rows
 
 

@@ -99,13 +99,9 @@ def test_games_solve_finds_the_rock_paper_scissors_equilibrium(capsys, solver):
 
 
 def test_mpo_train_logs_evaluates_and_resumes(tmp_path, capsys):
-    from test_mpo import PROMPTS, tiny_model, tiny_tokenizer
+    from test_mpo import saved_tiny_model_and_prompts
 
-    model_dir = tmp_path / "tiny"
-    tiny_model().save_pretrained(model_dir)
-    tiny_tokenizer().save_pretrained(model_dir)
-    prompts = tmp_path / "prompts.json"
-    prompts.write_text(json.dumps(PROMPTS))
+    model_dir, prompts = saved_tiny_model_and_prompts(tmp_path)
     out = tmp_path / "run"
     argv = ["mpo", "train", "--model", str(model_dir), "--prompts", str(prompts), "--judge", "style-cycle",
             "--batch", "2", "--max-new-tokens", "4", "--eval-every", "1", "--magnet-every", "2", "--lr", "1e-3",

@@ -270,16 +270,22 @@ def test_geometry_study_mirror_descent_reaches_the_equilibrium():
     assert train("softmax-pg", "sgd", alpha=0.3, refresh_every=20, lr=0.5, steps=3000)[-1] > 0.5
 
 
-def test_command_line_trains_with_the_mirror_loss(tmp_path, capsys):
-    """`accord mpo train` on a local model folder: flags reach the config, the run is logged, bad input is
-    one error line."""
-    from accord.cli import main
-
+def saved_tiny_model_and_prompts(tmp_path):
+    """The tiny model saved as a local folder and PROMPTS as a JSON file: inputs of `accord mpo train`."""
     model_dir = tmp_path / "tiny"
     tiny_model().save_pretrained(model_dir)
     tiny_tokenizer().save_pretrained(model_dir)
     prompts = tmp_path / "prompts.json"
     prompts.write_text(json.dumps(PROMPTS))
+    return model_dir, prompts
+
+
+def test_command_line_trains_with_the_mirror_loss(tmp_path, capsys):
+    """`accord mpo train` on a local model folder: flags reach the config, the run is logged, bad input is
+    one error line."""
+    from accord.cli import main
+
+    model_dir, prompts = saved_tiny_model_and_prompts(tmp_path)
     out = tmp_path / "run"
     args = ["mpo", "train", "--model", str(model_dir), "--prompts", str(prompts), "--steps", "2", "--batch", "2",
             "--max-new-tokens", "3", "--eval-every", "0", "--loss", "mirror", "--mirror-step", "2",

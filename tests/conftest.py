@@ -71,6 +71,16 @@ def tiny_lm():
 
 
 @pytest.fixture(scope="session")
+def tiny_model_folder(tmp_path_factory) -> str:
+    """The tiny random model and its tokenizer saved as a local model folder (a --model/--judge argument)."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = make_tiny_tokenizer()
+    make_tiny_model(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
 def smollm():
     """The real packaged smollm2-135m (skipped with a reason when its package is not installed)."""
     import importlib.util

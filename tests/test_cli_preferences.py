@@ -4,21 +4,11 @@ on a tiny random model saved to a folder, checking what they print and record.""
 import json
 
 import pytest
-from conftest import make_tiny_model, make_tiny_tokenizer
 
 from accord.cli import main
 from accord.decoding.methods import generate_answers
 from accord.decoding.protocols import PAPER_SYSTEM_PROMPT, PROTOCOLS
 from accord.lm.base import SamplingConfig
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = make_tiny_tokenizer()
-    make_tiny_model(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture()
@@ -32,8 +22,8 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
-def test_generate_bs_under_the_paper_protocol(capsys, model_dir):
-    code, out, _ = run(capsys, "generate", "Name a color.", "--model", model_dir, "--backend", "transformers",
+def test_generate_bs_under_the_paper_protocol(capsys, tiny_model_folder):
+    code, out, _ = run(capsys, "generate", "Name a color.", "--model", tiny_model_folder, "--backend", "transformers",
                        "--preference", "concise", "--method", "bs", "--num-beams", "3", "--max-new-tokens", "6",
                        "--json")
     record = json.loads(out)
@@ -42,17 +32,17 @@ def test_generate_bs_under_the_paper_protocol(capsys, model_dir):
     assert record["system_prompt"] == PAPER_SYSTEM_PROMPT
     from accord.lm import load_model
 
-    lm = load_model(str(model_dir), backend="transformers")
+    lm = load_model(tiny_model_folder, backend="transformers")
     expected = generate_answers(lm, ["Name a color."], PROTOCOLS["paper"].method_config("bs", "concise", num_beams=3),
                                 SamplingConfig(max_new_tokens=6))[0]
     assert record["text"] == expected.text and record["num_tokens"] == expected.num_tokens
 
 
-def test_generate_accord_protocol_and_a_free_preference(capsys, model_dir, tmp_path):
+def test_generate_accord_protocol_and_a_free_preference(capsys, tiny_model_folder, tmp_path):
     questions = tmp_path / "q.json"
     questions.write_text(json.dumps([{"index": 7, "question": "Name a fruit."}]))
     output = tmp_path / "answers.jsonl"
-    code, _, _ = run(capsys, "generate", "--input", questions, "--output", output, "--model", model_dir,
+    code, _, _ = run(capsys, "generate", "--input", questions, "--output", output, "--model", tiny_model_folder,
                      "--backend", "transformers", "--protocol", "accord", "--preference", "like a pirate",
                      "--method", "pref", "--max-new-tokens", "4")
     assert code == 0
@@ -68,11 +58,11 @@ def test_empty_question_is_one_error_line(capsys):
     assert code == 2 and out == "" and err.count("\n") == 1 and "question is empty" in err
 
 
-def test_eval_preferences_then_validate_judge(capsys, model_dir, tmp_path, cache):
+def test_eval_preferences_then_validate_judge(capsys, tiny_model_folder, tmp_path, cache):
     data = tmp_path / "q.json"
     data.write_text(json.dumps([{"index": i, "question": q} for i, q in enumerate(["Name a color.", "Why?"])]))
     common = ["--data", data, "--limit", "2", "--backend", "transformers", "--max-new-tokens", "4"]
-    code, out, _ = run(capsys, "eval", "preferences", *common, "--model", model_dir, "--judge", model_dir,
+    code, out, _ = run(capsys, "eval", "preferences", *common, "--model", tiny_model_folder, "--judge", tiny_model_folder,
                        "--preference", "concise", "--preference", "formal", "--num-beams", "2",
                        "--out", tmp_path / "eval")
     assert code == 0
@@ -85,7 +75,7 @@ def test_eval_preferences_then_validate_judge(capsys, model_dir, tmp_path, cache
     assert settings["parameters"]["bs"]["num_beams"] == 2
     assert "A, B or Tie" in settings["judge_texts"]["question"]
 
-    code, out, err = run(capsys, "eval", "validate-judge", *common, "--judge", model_dir, "--writer", model_dir,
+    code, out, err = run(capsys, "eval", "validate-judge", *common, "--judge", tiny_model_folder, "--writer", tiny_model_folder,
                          "--preferences", "concise,verbose", "--reading", "pairwise", "--writer-protocol", "accord",
                          "--max-new-tokens", "16",
                          "--out", tmp_path / "check")
@@ -95,7 +85,7 @@ def test_eval_preferences_then_validate_judge(capsys, model_dir, tmp_path, cache
     assert len(contrasts) == 4 and differing > 0
     assert "all:" in out and f"n={differing}" in out
     assert "writer check" in out
-    code, out, _ = run(capsys, "eval", "preferences", *common, "--model", model_dir, "--judge", model_dir,
+    code, out, _ = run(capsys, "eval", "preferences", *common, "--model", tiny_model_folder, "--judge", tiny_model_folder,
                        "--preference", "concise", "--preference", "formal", "--num-beams", "2",
                        "--out", tmp_path / "eval")
     assert code == 0 and "preference-contrast check (pairwise reading)" in out and "NOT VALIDATED" not in out

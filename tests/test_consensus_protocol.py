@@ -218,25 +218,14 @@ def test_llamacpp_shared_prefix_gives_the_same_tokens():
 
 # ---- the command line, end to end on the tiny model ------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    from conftest import make_tiny_model, make_tiny_tokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = make_tiny_tokenizer()
-    make_tiny_model(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
-def test_cli_run_report_rejudge_validate(tiny_folder, short_data, tmp_path, capsys, monkeypatch):
+def test_cli_run_report_rejudge_validate(tiny_model_folder, short_data, tmp_path, capsys, monkeypatch):
     from accord.cli import main
 
     monkeypatch.setenv("ACCORD_CACHE", str(tmp_path / "cache"))
     model = ["--backend", "transformers", "--dtype", "float32", "--device", "cpu"]
     out = tmp_path / "run"
     assert main(["consensus", "run", "--data", str(short_data), "--goal", "two_thirds,rawlsian", "--limit", "2",
-                 "--model", tiny_folder, "--judge", tiny_folder, "--method", "amulet", "--max-new-tokens", "3",
+                 "--model", tiny_model_folder, "--judge", tiny_model_folder, "--method", "amulet", "--max-new-tokens", "3",
                  "--out", str(out), "--no-progress"] + model) == 0
     printed = capsys.readouterr().out
     assert "protocol paper" in printed and "vote expected digit" in printed
@@ -248,7 +237,7 @@ def test_cli_run_report_rejudge_validate(tiny_folder, short_data, tmp_path, caps
     assert settings["protocol"] == "paper" and settings["vote"] == "expected" and settings["max_new_tokens"] == 3
     # validate-judge: table, JSON beside it, and the cached line now shown by report
     checks_out = tmp_path / "validation"
-    assert main(["consensus", "validate-judge", "--judge", tiny_folder, "--data", str(short_data), "--limit", "2",
+    assert main(["consensus", "validate-judge", "--judge", tiny_model_folder, "--data", str(short_data), "--limit", "2",
                  "--out", str(checks_out), "--no-progress"] + model) == 0
     printed = capsys.readouterr().out
     assert "side" in printed and "relevance" in printed and "real-vote correlation" in printed
@@ -260,7 +249,7 @@ def test_cli_run_report_rejudge_validate(tiny_folder, short_data, tmp_path, caps
     printed = capsys.readouterr().out
     assert "side check (expected reading)" in printed and "two_thirds" in printed and "rawlsian" in printed
     # rejudge the drafts with the same judge: same votes, new folder
-    assert main(["consensus", "rejudge", str(out), "--judge", tiny_folder, "--out", str(tmp_path / "again"),
+    assert main(["consensus", "rejudge", str(out), "--judge", tiny_model_folder, "--out", str(tmp_path / "again"),
                  "--no-progress"] + model) == 0
     again = [json.loads(line) for line in (tmp_path / "again" / "results.jsonl").read_text().splitlines()]
     assert [r["draft"] for r in again] == [r["draft"] for r in records]

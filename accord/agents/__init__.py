@@ -1,0 +1,1 @@
+"""Cooperative agents on Overcooked-AI: the environment, skills and controller, partners and ProAgent (docs/agents.md)."""

@@ -1,0 +1,145 @@
+"""Scripted partners for Overcooked and the episode runner that plays any two policies.
+
+A policy is any object with
+    reset(mdp, player_index, seed)   before each episode
+    act(state) -> int                an index into overcooked_env.ACTIONS, once per step
+
+    greedy   a rule-based agent choosing ProAgent's skills from the state (the package dropped the 2019
+             GreedyHumanModel; this one follows its rules) and running them through the SkillController
+    random   uniform over the six actions
+    stay     always stays
+    bc       the behaviour-cloning human proxy (bc.py; needs trained weights)
+
+Greedy's rules, first that applies and whose precondition holds (skills.precondition):
+    holding soup   -> deliver_soup()
+    holding onion  -> put_onion_in_pot(), else place_obj_on_counter() (a hand-over when no pot is in reach)
+    holding dish   -> fill_dish_with_soup(), else place_obj_on_counter()
+    empty hands    -> pickup(dish) when more pots are cooking or ready than dishes in the team's hands,
+                      else pickup(onion) when a pot has room, else wait(1)
+
+    play_episodes("cramped_room", GreedyPolicy(), GreedyPolicy(), episodes=3)   # [{return, soups, seconds}]
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from accord.agents.controller import SkillController
+from accord.agents.overcooked_env import ACTION_NAMES, HORIZON, STAY, OvercookedParallelEnv
+from accord.agents.skills import (
+    DELIVER_SOUP,
+    FILL_DISH_WITH_SOUP,
+    PICKUP_DISH,
+    PICKUP_ONION,
+    PLACE_OBJ_ON_COUNTER,
+    PUT_ONION_IN_POT,
+    held_name,
+    pot_groups,
+    precondition,
+    wait,
+)
+from accord.errors import AccordError
+
+
+def greedy_skill(mdp, state, player_index: int):
+    """The greedy agent's next skill in `state`."""
+    held = held_name(state, player_index)
+
+    def first_valid(*skills):
+        return next((s for s in skills if precondition(mdp, state, player_index, s) is None), wait(1))
+
+    if held == "soup":
+        return first_valid(DELIVER_SOUP)
+    if held == "onion":
+        return first_valid(PUT_ONION_IN_POT, PLACE_OBJ_ON_COUNTER)
+    if held == "dish":
+        return first_valid(FILL_DISH_WITH_SOUP, PLACE_OBJ_ON_COUNTER)
+    pots = pot_groups(mdp, state)
+    dishes_in_hand = sum(held_name(state, i) in ("dish", "soup") for i in range(len(state.players)))
+    if len(pots["cooking"]) + len(pots["ready"]) > dishes_in_hand:
+        skill = first_valid(PICKUP_DISH)
+        if skill != wait(1):
+            return skill
+    if pots["empty"] or pots["filling"]:
+        return first_valid(PICKUP_ONION)
+    return wait(1)
+
+
+class GreedyPolicy:
+    """Rule-based skill choice (greedy_skill) run by the SkillController."""
+
+    name = "greedy"
+
+    def reset(self, mdp, player_index: int, seed: int = 0) -> None:
+        self.mdp, self.player_index = mdp, player_index
+        self.controller = SkillController(mdp, player_index, seed=seed)
+        self.skills_chosen = 0
+
+    def act(self, state) -> int:
+        if self.controller.update(state) != "running":
+            self.controller.start(greedy_skill(self.mdp, state, self.player_index), state)
+            self.skills_chosen += 1
+        return self.controller.act(state)
+
+
+class RandomPolicy:
+    name = "random"
+
+    def reset(self, mdp, player_index: int, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, state) -> int:
+        return int(self.rng.integers(len(ACTION_NAMES)))
+
+
+class StayPolicy:
+    name = "stay"
+
+    def reset(self, mdp, player_index: int, seed: int = 0) -> None:
+        pass
+
+    def act(self, state) -> int:
+        return STAY
+
+
+SCRIPTED_PARTNERS = {"greedy": GreedyPolicy, "random": RandomPolicy, "stay": StayPolicy}
+PARTNERS = ("greedy", "random", "stay", "bc")
+
+
+def make_partner(name: str, layout: str | None = None, bc_dir: str | None = None):
+    """A partner policy by name; "bc" loads the layout's trained human proxy from `bc_dir` (bc.py)."""
+    if name in SCRIPTED_PARTNERS:
+        return SCRIPTED_PARTNERS[name]()
+    if name == "bc":
+        from accord.agents.bc import load_bc_policy
+
+        return load_bc_policy(layout, bc_dir)
+    raise AccordError(f"unknown partner {name!r}; partners: {', '.join(PARTNERS)}")
+
+
+def play_episodes(layout: str, policy_0, policy_1, episodes: int = 1, seed: int = 0, horizon: int = HORIZON,
+                  on_step=None) -> list[dict]:
+    """Play `episodes` episodes of `policy_0` (player_0) with `policy_1` (player_1).
+
+    Episode k resets both policies with seeds seed + 2k and seed + 2k + 1. `on_step(t, state, actions,
+    reward)` is called after every joint step. Returns one dict per episode: return (sparse, 20 per soup),
+    soups, steps, seconds.
+    """
+    env = OvercookedParallelEnv(layout, horizon=horizon)
+    results = []
+    for k in range(episodes):
+        start = time.perf_counter()
+        env.reset(seed=seed + k)
+        policy_0.reset(env.mdp, 0, seed + 2 * k)
+        policy_1.reset(env.mdp, 1, seed + 2 * k + 1)
+        while env.agents:
+            state = env.state
+            actions = {"player_0": policy_0.act(state), "player_1": policy_1.act(state)}
+            _, rewards, _, _, _ = env.step(actions)
+            if on_step is not None:
+                on_step(env.t, env.state, actions, rewards["player_0"])
+        results.append({"return": env.episode_return, "soups": env.soups, "steps": env.t,
+                        "seconds": time.perf_counter() - start})
+    return results

@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from accord.consensus import data as cdata
 from accord.consensus.data import SAMPLE_DIR, load_tasks
@@ -255,3 +256,36 @@ def test_cli_run_report_rejudge_validate(tiny_model_folder, short_data, tmp_path
     assert [r["draft"] for r in again] == [r["draft"] for r in records]
     assert [[v["expected"] for v in r["votes"]] for r in again] == [[v["expected"] for v in r["votes"]] for r in records]
     assert "side check" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("architecture", ["llama", "qwen2"])
+def test_transformers_shared_prefix_gives_the_same_tokens_and_logits(architecture):
+    """The two-stream prefill that evaluates each pair's common prefix once (padding then sits between prefix
+    and rest) gives the logits and greedy tokens of evaluating both prompts whole, for pairs of unequal length
+    whose shared parts differ in length too."""
+    from conftest import make_tiny_model, make_tiny_tokenizer
+
+    from accord.decoding.methods import combiner
+    from accord.lm.base import SamplingConfig
+    from accord.consensus.drafting import method_config
+    from accord.lm.hf import TransformersLM, decode_streams, prefill_shared_pairs
+
+    tokenizer = make_tiny_tokenizer()
+    model = make_tiny_model(len(tokenizer), seed=3, architecture=architecture).float()
+    lm = TransformersLM(model, tokenizer, name="tiny")
+    plain = ["Background: a city plans bike lanes. Goal: unanimity.", "Short one. Goal: none"]
+    pref = ["Background: a city plans bike lanes. Goal: a two-thirds majority of the seats.", "Short one! Goal"]
+    input_ids, attention_mask = lm.encode(plain + pref)
+    prompt_ids = [ids[mask.bool()].tolist() for ids, mask in zip(input_ids, attention_mask)]
+    with torch.no_grad():
+        whole = model(input_ids=input_ids, attention_mask=attention_mask,
+                      position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -1].float()
+        shared_out, _, _ = prefill_shared_pairs(model, prompt_ids, tokenizer.pad_token_id, lm.device)
+    assert float((whole - shared_out.logits[:, -1].float()).abs().max()) < 1e-4
+    combine = combiner(method_config("amulet"))
+    sampling = SamplingConfig(max_new_tokens=12)
+    runs = {share: decode_streams(model, input_ids, attention_mask, 2, combine, sampling, lm.stop_ids,
+                                  tokenizer.pad_token_id, share_prefix=share)[0] for share in (False, True)}
+    assert runs[True] == runs[False] and all(len(tokens) > 0 for tokens in runs[True])
+    lm.share_prefix = True
+    assert [g.token_ids for g in lm.generate_two_streams(plain, pref, combine, sampling)] == runs[False]

@@ -135,3 +135,13 @@ def normalize_choices(logprobs: np.ndarray) -> np.ndarray:
     shifted = logprobs - logprobs.max(axis=-1, keepdims=True)
     probs = np.exp(shifted)
     return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def shared_prefix_length(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two token lists have in common."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -5,6 +5,9 @@ Two-stream decoding (Linear Alignment, Amulet): for B questions the plain and th
 form one left-padded batch of 2B rows. Every step is one forward of 2B rows over the cache; the logits of
 the two halves are combined, one token per question is chosen, and that token is appended to both of its
 rows. Positions are counted from each row's first real token, so left padding changes nothing.
+With `share_prefix` (on by default) the tokens the two prompts of a question have in common are evaluated
+once and their KV cache is copied to both rows (the paper protocols put the preference or the goal late in
+the prompt, so most of the prompt is shared); the tokens chosen are the same as without sharing.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from transformers import DynamicCache
 
 from accord.errors import AccordError
 from accord.lm.base import (Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, item_generators,
-                             item_keys, pick_tokens)
+                             item_keys, pick_tokens, shared_prefix_length)
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -34,28 +37,69 @@ def stop_token_ids(model, tokenizer) -> set[int]:
     return ids
 
 
+def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists as a left-padded id tensor and its attention mask."""
+    width = max(len(ids) for ids in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for row, ids in enumerate(rows):
+        if ids:
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long, device=device)
+            attention_mask[row, width - len(ids):] = 1
+    return input_ids, attention_mask
+
+
+def prefill_shared_pairs(model, prompt_ids: list[list[int]], pad_id: int, device):
+    """Prefill rows q and B + q of B prompt pairs, evaluating each pair's common prefix once.
+
+    The prefixes (B rows, left-padded) go through the model first; their cache is copied to both streams
+    (2B rows) and the rest of each prompt (left-padded again, so padding sits between prefix and rest) is
+    evaluated on top, with positions counted over real tokens only. At least one token of each prompt is
+    evaluated, for its logits. Returns (model output, attention mask, position ids of the last step)."""
+    batch = len(prompt_ids) // 2
+    first, second = prompt_ids[:batch], prompt_ids[batch:]
+    shared = [min(shared_prefix_length(a, b), len(a) - 1, len(b) - 1) for a, b in zip(first, second)]
+    prefix_ids, prefix_mask = left_pad([a[:n] for a, n in zip(first, shared)], pad_id, device)
+    prefix_positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=prefix_positions, past_key_values=cache,
+          use_cache=True, logits_to_keep=1)
+    cache.reorder_cache(torch.arange(batch, device=device).repeat(2))
+    rest = [a[n:] for a, n in zip(first, shared)] + [b[n:] for b, n in zip(second, shared)]
+    rest_ids, rest_mask = left_pad(rest, pad_id, device)
+    attention_mask = torch.cat([prefix_mask.repeat(2, 1), rest_mask], dim=-1)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_ids.shape[1]:]
+    out = model(input_ids=rest_ids, attention_mask=attention_mask, position_ids=positions, past_key_values=cache,
+                use_cache=True, logits_to_keep=1)
+    return out, attention_mask, positions
+
+
 @torch.no_grad()
 def decode_streams(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, num_streams: int,
                    combine: LogitsCombiner | None, sampling: SamplingConfig, stop_ids: set[int], pad_id: int,
-                   on_token_ids=None) -> tuple[list[list[int]], list[str]]:
+                   on_token_ids=None, share_prefix: bool = False) -> tuple[list[list[int]], list[str]]:
     """KV-cached lock-step decoding of `num_streams` left-padded blocks of B rows each.
 
     Rows [s*B:(s+1)*B] are stream s. With one stream the logits are used as they are; with two,
-    `combine(logits_stream0, logits_stream1)` gives the scores. Returns (token ids per question, finish
-    reasons). `on_token_ids(row, token_id)` is called for each new token.
+    `combine(logits_stream0, logits_stream1)` gives the scores. With two streams and `share_prefix`, the
+    prefix the two prompts of a question share is evaluated once (`prefill_shared_pairs`). Returns (token
+    ids per question, finish reasons). `on_token_ids(row, token_id)` is called for each new token.
     """
     rows = input_ids.shape[0]
     batch = rows // num_streams
     device = input_ids.device
-    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    prompt_ids = [ids[mask.bool()].tolist() for ids, mask in zip(input_ids, attention_mask)]
     generators = None
     if sampling.temperature > 0:  # each question samples from its own generator, keyed by its prompt tokens
-        prompt_tokens = [",".join(map(str, ids[mask.bool()].tolist())) for ids, mask in zip(input_ids, attention_mask)]
+        prompt_tokens = [",".join(map(str, ids)) for ids in prompt_ids]
         keys = ["|".join(prompt_tokens[s * batch + q] for s in range(num_streams)) for q in range(batch)]
         generators = item_generators(item_keys(keys), sampling, device)
-    cache = DynamicCache()
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    if num_streams == 2 and share_prefix and min(len(ids) for ids in prompt_ids) > 1:
+        out, attention_mask, position_ids = prefill_shared_pairs(model, prompt_ids, pad_id, device)
+    else:
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    past_key_values=DynamicCache(), use_cache=True, logits_to_keep=1)
     next_position = position_ids[:, -1:] + 1
     tokens: list[list[int]] = [[] for _ in range(batch)]
     finish = ["length"] * batch
@@ -103,6 +147,7 @@ class TransformersLM:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = stop_token_ids(model, tokenizer)
         self.device = next(model.parameters()).device
+        self.share_prefix = True  # two-stream prefill evaluates the pair's common prefix once
 
     # ---- prompts -------------------------------------------------------------------------------
     def chat_prompt(self, user: str, system: str | None = None) -> str:
@@ -142,7 +187,8 @@ class TransformersLM:
             raise AccordError("plain and preference prompts must pair up one to one")
         input_ids, attention_mask = self.encode(list(plain_prompts) + list(pref_prompts))
         tokens, finish = decode_streams(self.model, input_ids, attention_mask, 2, combine, sampling,
-                                        self.stop_ids, self.tokenizer.pad_token_id, self._streamer(on_token))
+                                        self.stop_ids, self.tokenizer.pad_token_id, self._streamer(on_token),
+                                        share_prefix=self.share_prefix)
         return self._finish(tokens, finish)
 
     @torch.no_grad()

@@ -42,7 +42,7 @@ import torch
 
 from accord.errors import AccordError
 from accord.lm.base import (Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, item_generators,
-                             item_keys, pick_tokens)
+                             item_keys, pick_tokens, shared_prefix_length)
 
 DEFAULT_N_CTX = 4096
 DEFAULT_N_SEQ_MAX = 64
@@ -56,16 +56,6 @@ END_OF_TURN_MARKERS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_tur
 _llama = None  # the llama_cpp module, imported on first use
 _log_lines: collections.deque = collections.deque(maxlen=20)
 _log_callback = None  # kept referenced: llama.cpp calls it from C
-
-
-def shared_prefix_length(a: list[int], b: list[int]) -> int:
-    """How many leading tokens two token lists have in common."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _import_llama_cpp():

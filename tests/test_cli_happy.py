@@ -84,6 +84,7 @@ def test_models_lists_every_packaged_model(capsys):
         assert line.startswith(name) and f"{spec.size / 2**20:.0f} MiB" in line
         assert ("(default)" in line) == (name == DEFAULT_MODEL)
         assert "installed" in line
+    assert len({line.index(" MiB") for line in lines}) == 1  # the size column lines up after "(default)"
 
 
 @pytest.mark.parametrize("solver", ["mpo", "mmd", "fp"])

@@ -11,6 +11,8 @@ def run_models(args) -> int:
     from accord.errors import AccordError
     from accord.lm.packaged import DEFAULT_MODEL, PACKAGED_MODELS, packaged_gguf_path, part_paths
 
+    labels = {name: name + (" (default)" if name == DEFAULT_MODEL else "") for name in PACKAGED_MODELS}
+    width = max(map(len, labels.values()))
     for name, spec in PACKAGED_MODELS.items():
         try:
             part_paths(spec)
@@ -19,8 +21,7 @@ def run_models(args) -> int:
                 status = f"verified: {packaged_gguf_path(name)}"
         except AccordError as error:
             status = f"not usable: {error}" if args.verify else f"not installed ({spec.pip_install})"
-        marker = " (default)" if name == DEFAULT_MODEL else ""
-        print(f"{name}{marker:10s}  {spec.size / 2**20:7.0f} MiB  {status}")
+        print(f"{labels[name]:{width}s}  {spec.size / 2**20:7.0f} MiB  {status}")
     return 0
 
 

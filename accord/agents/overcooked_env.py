@@ -24,6 +24,8 @@ plus `shaping_factor` times the package's per-agent shaped reward (3 onion in po
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from accord.errors import AccordError
@@ -99,17 +101,29 @@ class OvercookedParallelEnv:
         self.episode_return = 0.0
         self.soups = 0
 
+    @property
+    def unwrapped(self):
+        return self
+
+    @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
-        import gymnasium
+        from gymnasium import spaces  # only the PettingZoo API checks need gymnasium spaces
 
         from accord.agents.features import feature_size
 
-        return gymnasium.spaces.Box(-np.inf, np.inf, shape=(feature_size(),), dtype=np.float32)
+        return spaces.Box(-np.inf, np.inf, shape=(feature_size(),), dtype=np.float32)
 
+    @functools.lru_cache(maxsize=None)
     def action_space(self, agent):
-        import gymnasium
+        from gymnasium import spaces
 
-        return gymnasium.spaces.Discrete(len(ACTION_NAMES))
+        return spaces.Discrete(len(ACTION_NAMES))
+
+    def render(self):
+        return None
+
+    def close(self):
+        pass
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """The layout's standard start state (deterministic: `seed` is accepted for the API and recorded)."""

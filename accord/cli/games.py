@@ -154,7 +154,9 @@ def register_design(sub) -> None:
         p.set_defaults(func=func)
 
 
-def _read_json(path: str) -> dict:
+def read_json_file(path: str) -> dict:
+    """A JSON file's content; an unreadable, empty or malformed file is one AccordError line (also used by
+    accord.cli.persuade)."""
     try:
         text = Path(path).read_text()
     except UnicodeDecodeError:
@@ -175,7 +177,7 @@ def _print(record: dict, as_json: bool, lines: list[str]) -> int:
 def run_persuade(args) -> int:
     from accord.games.persuasion import problem_from_json, solution_to_json, solve_persuasion
 
-    problem = problem_from_json(_read_json(args.file))
+    problem = problem_from_json(read_json_file(args.file))
     record = solution_to_json(problem, solve_persuasion(problem))
     lines = [f"sender value {record['sender_value']:.6g}  (no information {record['value_no_information']:.6g}, "
              f"full information {record['value_full_information']:.6g}); receiver value {record['receiver_value']:.6g}"]
@@ -190,7 +192,7 @@ def run_persuade(args) -> int:
 def run_contract(args) -> int:
     from accord.games.contracts import instance_from_json, report
 
-    record = report(instance_from_json(_read_json(args.file)))
+    record = report(instance_from_json(read_json_file(args.file)))
     lines = [f"optimal: implement {record['optimal']['action']} with payments {record['optimal']['payment']}, "
              f"principal utility {record['optimal']['principal_utility']:.6g}",
              f"best linear: alpha={record['linear']['alpha']:.6g} -> {record['linear']['action']}, "
@@ -206,7 +208,7 @@ def run_contract(args) -> int:
 def run_vote(args) -> int:
     from accord.games.social_choice import SCORE_RULES, profile_from_json, report
 
-    record = report(profile_from_json(_read_json(args.file)))
+    record = report(profile_from_json(read_json_file(args.file)))
     lines = [f"{rule:12s} {record[rule]['winner']}   scores {record[rule]['scores']}" for rule in SCORE_RULES]
     lines.append(f"condorcet    {record['condorcet_winner'] or '(none: a majority cycle)'}")
     if "kemeny" in record:

@@ -188,11 +188,11 @@ def run_eval(args) -> int:
 
 
 def run_finite(args) -> int:
-    from accord.cli.games import _read_json
+    from accord.cli.games import read_json_file
     from accord.games.persuasion import problem_from_json
     from accord.persuasion.finite import FiniteConfig, train_scheme
 
-    problem = problem_from_json(_read_json(args.file))
+    problem = problem_from_json(read_json_file(args.file))
     result = train_scheme(problem, FiniteConfig(steps=args.steps, seed=args.seed,
                                                 through_receiver=not args.receiver_as_environment))
     record = {"learned_value": result.exact_value, "lp_value": result.optimal_value,

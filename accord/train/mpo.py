@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 
 from accord.errors import AccordError
+from accord.runs import versions
 from accord.train.judges import Judge, call_judge
 
 
@@ -98,13 +98,6 @@ class MPOConfig:
         for name in ("kl_coef", "magnet_every", "eval_every", "checkpoint_every", "lora_rank"):
             if getattr(self, name) < 0:
                 raise AccordError(f"{name} must be non-negative, got {getattr(self, name)}")
-
-
-def versions() -> dict:
-    import accord
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "accord": accord.__version__}
 
 
 def add_lora(model, rank: int):

@@ -157,6 +157,11 @@ class LlamaCppLM:
         self.max_cells = max(int(max_cells), self.n_ctx)
         """Most KV cells (all sequences of one group together) a context may hold."""
         self.share_prefix = True
+        self.keep_prefix = False
+        """Keep sequence 0's prompt KV between calls: a single-prompt `generate` or a `choice_logprobs` prefix
+        that starts with the tokens kept from the last call evaluates only the rest (off by default; an agent
+        that sends the same instructions every decision turns it on)."""
+        self._kept: list[int] = []  # tokens whose KV sequence 0 holds at positions 0.. (with keep_prefix)
         """Two-stream decoding: the second stream copies the KV of the prompt prefix it shares with the first."""
         self.context_overrides: dict = dict(context_overrides or {})
         """Extra llama_context_params fields, e.g. EXACT_CONTEXT (float32 KV cache, no flash attention)."""
@@ -202,6 +207,7 @@ class LlamaCppLM:
                               f"{_last_log('unknown reason')}")
         self._ctx_shape = want
         self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._kept = []
         if self._capacity < params.n_ctx:
             self._init_batch(params.n_ctx)
 
@@ -313,8 +319,23 @@ class LlamaCppLM:
 
     # ---- the engine --------------------------------------------------------------------------------
     def _clear(self) -> None:
+        self._kept = []
         if self._memory:
             self._lib.llama_memory_clear(self._memory, False)
+
+    def _reuse_kept(self, ids: list[int], limit: int) -> int:
+        """With `keep_prefix`: keep the KV of the longest head (at most `limit` tokens) that `ids` shares
+        with the tokens kept from the last call, drop every other cell, and return its length; otherwise
+        clear and return 0."""
+        n = min(shared_prefix_length(self._kept, ids), limit) if self.keep_prefix else 0
+        if n == 0:
+            self._clear()
+            return 0
+        self._lib.llama_memory_seq_rm(self._memory, 0, n, -1)
+        for seq in range(1, self._ctx_shape[0]):
+            self._lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
+        self._kept = list(ids[:n])
+        return n
 
     def _decode(self, tokens, positions, seq_ids, outputs) -> torch.Tensor:
         """One llama_decode of a batch; returns the raw logits [n_outputs, V] of the rows flagged in `outputs`
@@ -415,8 +436,13 @@ class LlamaCppLM:
         """Lock-step decoding of B questions with `num_streams` sequences each (rows s*B + q)."""
         rows = len(prompt_ids)
         batch = rows // num_streams
-        self._clear()
-        logits = self._prefill_streams(prompt_ids, num_streams)
+        if rows == 1:  # one prompt: with keep_prefix, only what differs from the last call's prompt is evaluated
+            kept = self._reuse_kept(prompt_ids[0], len(prompt_ids[0]) - 1)
+            logits = self._prefill([prompt_ids[0][kept:]], start=kept)
+            self._kept = list(prompt_ids[0]) if self.keep_prefix else []
+        else:
+            self._clear()
+            logits = self._prefill_streams(prompt_ids, num_streams)
         positions = [len(ids) for ids in prompt_ids]
         longest = [max(positions[s * batch + q] for s in range(num_streams)) for q in range(batch)]
         budget = [min(sampling.max_new_tokens, self.n_ctx - length) for length in longest]
@@ -475,7 +501,8 @@ class LlamaCppLM:
             tokens, finish = self._run_streams(group_ids, num_streams, combine, sampling, group_generators, callback)
             for local, q in enumerate(group):
                 results[q] = Generation(self.detokenize(tokens[local]), tokens[local], finish[local])
-        self._clear()
+        if not self._kept:
+            self._clear()
         return results
 
     # ---- generation --------------------------------------------------------------------------------
@@ -552,12 +579,17 @@ class LlamaCppLM:
         groups = self._groups([len(prefix_ids) + len(ids) for ids in suffixes], 1)
         for group, width in groups:
             self._ensure_context(len(group), width)
-            self._clear()
             if prefix_ids:
-                self._prefill([prefix_ids])
+                kept = self._reuse_kept(prefix_ids, len(prefix_ids))
+                if kept < len(prefix_ids):
+                    self._prefill([prefix_ids[kept:]], start=kept)
+                self._kept = list(prefix_ids) if self.keep_prefix else []
                 for seq in range(1, len(group)):
                     self._lib.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
+            else:
+                self._clear()
             logits = self._prefill([suffixes[i] for i in group], start=len(prefix_ids))
             out[group] = torch.log_softmax(logits, dim=-1)[:, choice_ids].numpy()
-        self._clear()
+        if not self._kept:
+            self._clear()
         return out

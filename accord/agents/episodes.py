@@ -1,0 +1,80 @@
+"""Resumable evaluation cells for Overcooked: one agent in one seat with one partner on one layout, N
+episodes, one appended row per episode (return, soups, re-plans, model calls, seconds).
+
+A cell lives in its own folder under the run root, so one root holds a whole table and a rerun of any
+command resumes where it stopped:
+
+    <out>/<layout>/<agent label>/<partner>-seat<k>/run.json        settings, prompts, versions
+                                                   results.jsonl   one row per finished episode
+                                                   decisions/ep<k>.json   ProAgent's plans per decision
+
+    cell = cell_dir("runs/oc", "cramped_room", "proagent-choice-qwen2.5-coder-1.5b", "greedy", 0)
+    run_cell(cell, "cramped_room", agent, partner, seat=0, episodes=5, seed=0)
+
+Episode k plays with policy seeds seed + 2k (player_0) and seed + 2k + 1 (player_1), so any episode can be
+replayed alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from accord.agents.overcooked_env import HORIZON
+from accord.agents.partners import play_episodes
+from accord.runs import ResultStore
+
+AGENT_STATS = ("decisions", "model_calls", "replans", "fallbacks", "unparsed", "belief_mismatches")
+"""Per-episode counters a ProAgent reports (other agents: 0)."""
+
+
+def safe_name(text: str) -> str:
+    """A folder-safe form of a label (model paths and URLs included)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "x"
+
+
+def cell_dir(out, layout: str, agent_label: str, partner: str, seat: int) -> Path:
+    return Path(out) / safe_name(layout) / safe_name(agent_label) / f"{safe_name(partner)}-seat{seat}"
+
+
+def episode_key(k: int) -> str:
+    return f"ep{k}"
+
+
+def run_cell(cell: Path, layout: str, agent, partner, seat: int, episodes: int, seed: int = 0,
+             horizon: int = HORIZON, labels: dict | None = None, on_step=None, on_episode=None) -> list[dict]:
+    """Play the episodes of one cell that are not yet in cell/results.jsonl; returns every row of the cell.
+
+    agent / partner: policies (partners.py interface); the agent sits in `seat`. labels: fields copied into
+    every row (layout, agent, partner names). on_step(t): after every step; on_episode(row): after each."""
+    store = ResultStore(Path(cell) / "results.jsonl")
+    for k in range(episodes):
+        if episode_key(k) in store.done:
+            continue
+        players = (agent, partner) if seat == 0 else (partner, agent)
+        step = (lambda t, *rest: on_step(t)) if on_step is not None else None
+        result = play_episodes(layout, *players, episodes=1, seed=seed + 2 * k, horizon=horizon, on_step=step)[0]
+        stats = agent.episode_stats() if hasattr(agent, "episode_stats") else {}
+        row = {"key": episode_key(k), "episode": k, "seed": seed + 2 * k, "seat": seat, **(labels or {}),
+               "return": result["return"], "soups": result["soups"], "steps": result["steps"],
+               "seconds": round(result["seconds"], 3), **{name: stats.get(name, 0) for name in AGENT_STATS}}
+        if getattr(agent, "decisions", None) is not None:
+            folder = Path(cell) / "decisions"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{episode_key(k)}.json").write_text(json.dumps(agent.decisions, indent=1))
+        store.append(row)
+        if on_episode is not None:
+            on_episode(row)
+    return store.records
+
+
+def load_cells(roots) -> list[dict]:
+    """Every episode row under the given run roots (or cell folders), with its cell folder."""
+    rows = []
+    for root in roots:
+        root = Path(root)
+        for path in sorted(root.rglob("results.jsonl")) if root.is_dir() else []:
+            for row in ResultStore(path).records:
+                rows.append({**row, "cell": str(path.parent)})
+    return rows

@@ -1,0 +1,140 @@
+"""`accord agents`: cooperative agents on Overcooked-AI (ProAgent and baselines with scripted and
+human-proxy partners).
+
+Zhang et al., "ProAgent: Building Proactive Cooperative Agents with Large Language Models", AAAI 2024,
+arXiv 2308.11339; code in accord/agents/, docs in docs/agents.md.
+
+    accord agents overcooked --layout cramped_room --agent proagent --partner bc --episodes 5 \\
+        --planner qwen2.5-coder-1.5b --out runs/oc                      # the paper's free-text planner
+    accord agents overcooked --layout cramped_room --agent proagent --planner-mode choice --partner greedy \\
+        --seat 1 --episodes 3 --out runs/oc                             # constrained choice, second seat
+    accord agents overcooked --layout coordination_ring --agent greedy --partner greedy --out runs/oc
+    accord agents report runs/oc                                        # report.md / .png / .html
+
+Each (layout, agent, partner, seat) is one folder under --out; a rerun resumes it, adding only the
+episodes not yet played.
+"""
+
+from __future__ import annotations
+
+from accord.errors import AccordError
+
+
+def register(subparsers) -> None:
+    from accord.cli import add_model_arguments, positive_int
+
+    parser = subparsers.add_parser("agents", help="cooperative agents on Overcooked: ProAgent and baselines")
+    sub = parser.add_subparsers(dest="agents_command", metavar="ACTION")
+    play = sub.add_parser("overcooked", help="play episodes of one agent with one partner on one layout")
+    play.add_argument("--layout", default="cramped_room",
+                      help="cramped_room | asymmetric_advantages | coordination_ring | forced_coordination | "
+                           "counter_circuit (default cramped_room)")
+    play.add_argument("--agent", default="proagent", help="proagent (default) | greedy | bc | random | stay")
+    play.add_argument("--partner", default="greedy", help="greedy (default) | bc | random | stay")
+    play.add_argument("--seat", type=int, choices=(0, 1), default=0, help="the agent's seat, 0 or 1 (default 0)")
+    play.add_argument("--episodes", type=positive_int, default=5, help="episodes (default 5)")
+    play.add_argument("--horizon", type=positive_int, default=400, help="steps per episode (default 400, the paper's)")
+    play.add_argument("--seed", type=int, default=0, help="base seed: episode k uses seed + 2k and seed + 2k + 1")
+    play.add_argument("--out", required=True, help="run root; the cell's folder is <out>/<layout>/<agent>/<partner>-seat<k>")
+    add_model_arguments(play, role="ProAgent's planner", default="qwen2.5-coder-1.5b", flag="--planner")
+    play.add_argument("--planner-mode", default="freetext", choices=("freetext", "choice"),
+                      help="freetext: the paper's analysis + parsed plan (default); choice: constrained choice")
+    play.add_argument("--belief", action="store_true",
+                      help="ask for the teammate's intention and feed back the belief records (paper's l3-aip)")
+    play.add_argument("--memory-k", type=int, default=1, help="recent messages retrieved on a re-plan (default 1)")
+    play.add_argument("--max-replans", type=int, default=3, help="re-plans before the wait(1) fallback (default 3)")
+    play.add_argument("--explainer", default="model", choices=("model", "checks"),
+                      help="who explains a failed skill: the model (paper, default) or the precondition check")
+    play.add_argument("--counters", default="paper", choices=("paper", "all"),
+                      help="counter grounding: paper (shared counters on forced coordination only) or all")
+    play.add_argument("--bc-dir", default=None, help="folder of trained BC human proxies (default: bc.py's)")
+    play.set_defaults(func=run_overcooked)
+    report = sub.add_parser("report", help="mean return with intervals per layout x agent x partner x seat")
+    report.add_argument("runs", nargs="+", help="run roots (or cell folders) written by `accord agents overcooked`")
+    report.add_argument("--out", default=None, help="folder for report.md/.png/.html (default: the first RUNS)")
+    report.set_defaults(func=run_report)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
+
+
+def make_policy(name: str, layout: str, bc_dir):
+    from accord.agents.partners import make_partner
+
+    return make_partner(name, layout, bc_dir)
+
+
+def run_overcooked(args) -> int:
+    from dataclasses import asdict
+
+    from tqdm import tqdm
+
+    from accord.agents.episodes import cell_dir, run_cell
+    from accord.agents.overcooked_env import make_mdp
+    from accord.agents.partners import PARTNERS
+    from accord.runs import write_run_metadata
+
+    mdp = make_mdp(args.layout)  # an unknown layout is one error line before anything loads
+    for role, name in (("partner", args.partner), ("agent", args.agent)):
+        if name not in PARTNERS and not (role == "agent" and name == "proagent"):
+            known = ", ".join((["proagent"] if role == "agent" else []) + list(PARTNERS))
+            raise AccordError(f"unknown {role} {name!r}; known: {known}")
+    if args.memory_k < 0 or args.max_replans < 0:
+        raise AccordError("--memory-k and --max-replans must be >= 0")
+    partner = make_policy(args.partner, args.layout, args.bc_dir)
+    settings = {"layout": args.layout, "agent": args.agent, "partner": args.partner, "seat": args.seat,
+                "horizon": args.horizon, "seed": args.seed, "protocol": "overcooked-2019 (ProAgent's setting)"}
+    if args.agent == "proagent":
+        from accord.agents.proagent import ProAgent, ProAgentConfig
+        from accord.lm import load_model
+
+        config = ProAgentConfig(layout=args.layout, planner_mode=args.planner_mode, belief=args.belief,
+                                memory_k=args.memory_k, max_replans=args.max_replans, explainer=args.explainer,
+                                counters=args.counters)
+        lm = load_model(args.planner, backend=args.backend, device=args.device, dtype=args.dtype)
+        if hasattr(lm, "keep_prefix"):
+            lm.keep_prefix = True  # llama.cpp: keep the instructions' KV between decisions
+        agent = ProAgent(lm, config)
+        agent.reset(mdp, args.seat)
+        label = f"proagent-{args.planner_mode}{'-belief' if args.belief else ''}-{args.planner}"
+        settings.update(method="proagent", paper="arXiv 2308.11339", model=args.planner, backend=args.backend,
+                        config=asdict(config), prompts=agent.prompts())
+    else:
+        agent = make_policy(args.agent, args.layout, args.bc_dir)
+        label = args.agent
+        settings.update(method=args.agent)
+    cell = cell_dir(args.out, args.layout, label, args.partner, args.seat)
+    write_run_metadata(cell, settings)
+    labels = {"layout": args.layout, "agent": label, "partner": args.partner}
+    bar = tqdm(total=args.episodes * args.horizon, desc=f"{args.layout} {label} + {args.partner} seat {args.seat}",
+               unit="step")
+
+    def on_episode(row):
+        bar.set_postfix(ret=row["return"], calls=row["model_calls"], s=row["seconds"])
+        print(f"episode {row['episode']}: return {row['return']:.0f}, soups {row['soups']}, model calls "
+              f"{row['model_calls']}, re-plans {row['replans']}, fallbacks {row['fallbacks']}, "
+              f"{row['seconds']:.1f} s", flush=True)
+
+    rows = run_cell(cell, args.layout, agent, partner, args.seat, args.episodes, seed=args.seed, horizon=args.horizon,
+                    labels=labels, on_step=lambda t: bar.update(1), on_episode=on_episode)
+    bar.close()
+    returns = [r["return"] for r in rows[:args.episodes]]
+    print(f"{len(returns)} episodes, mean return {sum(returns) / len(returns):.1f} -> {cell}")
+    return 0
+
+
+def run_report(args) -> int:
+    from pathlib import Path
+
+    from accord.agents.episodes import load_cells
+    from accord.agents.report import format_table, summarize, write_report
+
+    for root in args.runs:
+        if not Path(root).is_dir():
+            raise AccordError(f"{root} is not a folder of runs")
+    rows = load_cells(args.runs)
+    if not rows:
+        raise AccordError(f"no results.jsonl under {', '.join(args.runs)}")
+    table = summarize(rows)
+    paths = write_report(table, args.out or args.runs[0])
+    print(format_table(table))
+    print(f"report: {paths['md']}, {paths['png']}, {paths['html']}")
+    return 0

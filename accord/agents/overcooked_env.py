@@ -32,7 +32,7 @@ from accord.errors import AccordError
 
 try:  # optional dependency (scripts/setup.sh installs it); tests skip without it
     from overcooked.mdp.actions import Action
-    from overcooked.mdp.overcooked_mdp import OvercookedGridworld, OvercookedState
+    from overcooked.mdp.overcooked_mdp import OvercookedGridworld, OvercookedState, Recipe
 except ImportError as error:  # pragma: no cover - depends on the environment
     OVERCOOKED_IMPORT_ERROR: ImportError | None = error
 else:
@@ -77,6 +77,13 @@ def make_mdp(layout: str) -> "OvercookedGridworld":
     if layout not in LAYOUTS:
         raise AccordError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
     return OvercookedGridworld.from_layout_name(LAYOUTS[layout], old_dynamics=True)
+
+
+def configure_recipes() -> None:
+    """Recipes are class-level in the package, set by each gridworld; states built without one need this."""
+    require_overcooked()
+    if not Recipe._configured:
+        Recipe.configure({"num_items_for_soup": 3, "all_orders": [{"ingredients": ["onion"] * 3}]})
 
 
 def package_action(index: int):

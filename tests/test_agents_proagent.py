@@ -244,3 +244,52 @@ def test_a_good_plan_runs_for_many_steps_on_one_call_and_unparsed_answers_wait()
 def test_bad_config_is_one_clear_error():
     with pytest.raises(AccordError, match="unknown planner mode"):
         ProAgentConfig(planner_mode="telepathy")
+
+
+# ---- command line ----------------------------------------------------------------------------------------
+def run_cli(*argv):
+    from accord.cli import main
+
+    return main(list(argv))
+
+
+def test_cli_resumes_a_cell_without_repeating_episodes(tmp_path, capsys):
+    from accord.agents.episodes import load_cells
+
+    args = ["agents", "overcooked", "--agent", "greedy", "--partner", "greedy", "--horizon", "30", "--out", str(tmp_path)]
+    assert run_cli(*args, "--episodes", "2") == 0
+    first = load_cells([tmp_path])
+    assert run_cli(*args, "--episodes", "3") == 0
+    rows = load_cells([tmp_path])
+    assert [r["key"] for r in rows] == ["ep0", "ep1", "ep2"] and rows[:2] == first
+    assert run_cli("agents", "report", str(tmp_path)) == 0
+    assert (tmp_path / "report.png").is_file() and "greedy | greedy | 0 | 3 |" in (tmp_path / "report.md").read_text()
+    assert run_cli(*args[:-1], str(tmp_path), "--episodes", "1", "--horizon", "31") == 2  # other settings, same folder
+    assert "other settings (horizon)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layout", "kitchen_nightmares"], "unknown layout 'kitchen_nightmares'"),
+    (["--partner", "alien"], "unknown partner 'alien'"),
+    (["--agent", "telepath"], "unknown agent 'telepath'"),
+    (["--planner", "no-such-model"], "unknown model 'no-such-model'"),
+])
+def test_cli_bad_input_is_one_error_line(tmp_path, capsys, argv, message):
+    assert run_cli("agents", "overcooked", "--out", str(tmp_path), "--episodes", "1", *argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_plays_proagent_with_a_tiny_model_and_records_prompts(tmp_path, tiny_model_folder):
+    import json
+
+    out = tmp_path / "oc"
+    assert run_cli("agents", "overcooked", "--agent", "proagent", "--planner", tiny_model_folder, "--backend",
+                   "transformers", "--planner-mode", "choice", "--partner", "stay", "--seat", "1", "--episodes", "1",
+                   "--horizon", "4", "--explainer", "checks", "--out", str(out)) == 0
+    [cell] = [p.parent for p in out.rglob("results.jsonl")]
+    row = json.loads((cell / "results.jsonl").read_text())
+    meta = json.loads((cell / "run.json").read_text())["settings"]
+    assert row["seat"] == 1 and row["steps"] == 4 and row["model_calls"] >= 1
+    assert meta["model"] == tiny_model_folder and "You control <Player 1>" in meta["prompts"]["planner_system"]
+    assert meta["config"]["planner_mode"] == "choice" and (cell / "decisions" / "ep0.json").is_file()

@@ -21,13 +21,16 @@ One decision, taken when no skill is running (the previous one finished or faile
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from accord.agents.belief import Belief
 from accord.agents.controller import SkillController
 from accord.agents.grounding import layout_text, scene_text
 from accord.agents.memory import Memory
-from accord.agents.overcooked_env import COOK_TIME
+from accord.agents.overcooked_env import ACTION_NAMES, COOK_TIME
 from accord.agents.planner import ChoicePlanner, FreeTextPlanner, explain_failure, parse_plan, wait_steps
 from accord.agents.prompts import (REPLAN_SUFFIX, explainer_system, failure_question, planner_system,
                                    seat_skills)
@@ -63,6 +66,8 @@ class ProAgentConfig:
     """model: the model explains a failed skill (paper); checks: the precondition's own reason, no call."""
     counters: str = "paper"
     """paper: shared counters on forced coordination only; all: every counter's objects on every layout."""
+    wait_moves: str = "random"
+    """random: each waiting step takes a uniformly random action (the paper's code); stay: stand still."""
 
     def __post_init__(self):
         if self.planner_mode not in PLANNER_MODES:
@@ -71,6 +76,8 @@ class ProAgentConfig:
             raise AccordError(f"explainer must be model or checks, got {self.explainer!r}")
         if self.counters not in ("paper", "all"):
             raise AccordError(f"counters must be paper or all, got {self.counters!r}")
+        if self.wait_moves not in ("random", "stay"):
+            raise AccordError(f"wait_moves must be random or stay, got {self.wait_moves!r}")
         if self.max_replans < 0 or self.memory_k < 0:
             raise AccordError("max_replans and memory_k must be >= 0")
 
@@ -98,6 +105,7 @@ class ProAgent:
             self.planner = FreeTextPlanner(self.lm, self.system, player_index, config.max_new_tokens,
                                            with_intention=config.belief)
         self.controller = SkillController(mdp, player_index, seed=seed)
+        self.rng = np.random.default_rng(seed)
         self.memory = Memory(config.memory_k)
         self.belief = Belief(mate=1 - player_index)
         self.previous = None
@@ -124,7 +132,9 @@ class ProAgent:
     def ask_planner(self, state, replan: bool) -> str:
         """One planner call; the planned skill (wait(1) when the answer names none, counted as unparsed)."""
         user = self.user_text(state, replan)
+        start = time.perf_counter()
         plan = self.planner.plan(user)
+        seconds = time.perf_counter() - start
         self.stats["model_calls"] += 1
         self.belief.record_intention(state.timestep, plan.intention)
         skill = plan.skill
@@ -137,7 +147,7 @@ class ProAgent:
             self.memory.add("user", user)
             self.memory.add("assistant", plan.text)
         self.decisions[-1]["plans"].append({"skill": skill, "intention": plan.intention, "text": plan.text,
-                                            "probs": plan.probs})
+                                            "probs": plan.probs, "seconds": round(seconds, 3)})
         return skill
 
     def check(self, state, skill: str) -> str | None:
@@ -187,7 +197,10 @@ class ProAgent:
             self.decide(state, failed=str(self.controller.skill), reason=self.controller.failure)
         elif status != "running":
             self.decide(state)
-        return self.controller.act(state)
+        action = self.controller.act(state)
+        if self.controller.skill.name == "wait" and self.config.wait_moves == "random":
+            action = int(self.rng.integers(len(ACTION_NAMES)))
+        return action
 
     def episode_stats(self) -> dict:
         """The counters of the episode just played, with the belief's mismatches."""

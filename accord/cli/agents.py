@@ -47,6 +47,8 @@ def register(subparsers) -> None:
                       help="who explains a failed skill: the model (paper, default) or the precondition check")
     play.add_argument("--counters", default="paper", choices=("paper", "all"),
                       help="counter grounding: paper (shared counters on forced coordination only) or all")
+    play.add_argument("--wait-moves", default="random", choices=("random", "stay"),
+                      help="what a waiting ProAgent does each step: random actions (paper's code, default) or stay")
     play.add_argument("--bc-dir", default=None, help="folder of trained BC human proxies (default: bc.py's)")
     play.set_defaults(func=run_overcooked)
     report = sub.add_parser("report", help="mean return with intervals per layout x agent x partner x seat")
@@ -88,7 +90,7 @@ def run_overcooked(args) -> int:
 
         config = ProAgentConfig(layout=args.layout, planner_mode=args.planner_mode, belief=args.belief,
                                 memory_k=args.memory_k, max_replans=args.max_replans, explainer=args.explainer,
-                                counters=args.counters)
+                                counters=args.counters, wait_moves=args.wait_moves)
         lm = load_model(args.planner, backend=args.backend, device=args.device, dtype=args.dtype)
         if hasattr(lm, "keep_prefix"):
             lm.keep_prefix = True  # llama.cpp: keep the instructions' KV between decisions

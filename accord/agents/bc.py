@@ -160,6 +160,7 @@ def train_bc(layout: str, data_dir: str | Path | None = None, out: str | Path | 
     mdp = make_mdp(layout)
     x_train, y_train = (torch.as_tensor(a) for a in encode(mdp, splits[0][layout]))
     x_test, y_test = (torch.as_tensor(a) for a in encode(mdp, splits[1][layout]))
+    torch.set_num_threads(1)  # a tiny network: more threads only spin on a shared machine
     torch.manual_seed(seed)
     model = make_model(hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -255,4 +256,7 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except AccordError as error:
+        raise SystemExit(f"error: {error}") from None

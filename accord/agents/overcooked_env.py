@@ -15,8 +15,9 @@ Agents are "player_0" and "player_1" (the layout's players 1 and 2). Actions are
 (north, south, east, west, stay, interact), the package's own order. Each agent observes the hand-built
 feature vector of features.py from its own seat; `infos[agent]["state"]` and `env.state` carry the full
 `OvercookedState` for planners. Rewards: the team's sparse reward (20 per delivered soup) to each agent,
-plus `shaping_factor` times the package's per-agent shaped reward (3 onion in pot, 3 useful dish pickup,
-5 soup pickup: the 2019 shaping) when the factor is non-zero (PPO training only).
+plus `shaping_factor` times the team's shaped reward (both players' sum, as the 2019 PPO trainer used it:
+3 per onion into a pot, 3 per useful dish pickup, 5 per soup pickup) when the factor is non-zero (PPO
+training only; `infos[agent]["shaped_reward"]` keeps each player's own part).
 
     env = OvercookedParallelEnv("cramped_room"); obs, infos = env.reset(seed=0)
     obs, rewards, terms, truncs, infos = env.step({"player_0": 5, "player_1": 4})
@@ -158,7 +159,7 @@ class OvercookedParallelEnv:
         self.episode_return += sparse
         self.soups += delivered
         shaped = info["shaped_reward_by_agent"]
-        rewards = {a: sparse + self.shaping_factor * shaped[i] for i, a in enumerate(AGENTS)}
+        rewards = {a: sparse + self.shaping_factor * float(sum(shaped)) for a in AGENTS}
         truncated = self.t >= self.horizon
         observations = self._observations()
         infos = {

@@ -33,6 +33,8 @@ def _add_data_arguments(parser) -> None:
     parser.add_argument("--pair", default="", help="task pair SOURCE->TARGET (metaworld; default the env's own)")
     parser.add_argument("--episodes", type=positive_int, default=200, help="episodes per domain (default 200)")
     parser.add_argument("--segment-length", type=positive_int, default=20, help="steps per segment (default 20)")
+    parser.add_argument("--data-mix", default="standard",
+                        help="scripted data mix: standard, or decoy (metaworld: the harder level; default standard)")
     parser.add_argument("--source-flip", type=float, default=0.0,
                         help="probability of flipping each scripted source label (default 0)")
     parser.add_argument("--target-pairs", type=positive_int, default=2000,
@@ -94,7 +96,8 @@ def _config(args):
         reward = RewardConfig(epochs=args.reward_epochs, embed_dim=args.embed_dim, std_level=args.std_level,
                               uncertainty_weight=args.uncertainty_weight)
         iql = IQLConfig(steps=args.iql_steps, hidden=args.hidden)
-    return ExperimentConfig(env=args.env, pair=args.pair, episodes=args.episodes, segment_length=args.segment_length,
+    return ExperimentConfig(env=args.env, pair=args.pair, episodes=args.episodes, data_mix=args.data_mix,
+                            segment_length=args.segment_length,
                             source_flip=args.source_flip, target_pairs=args.target_pairs,
                             gw_method=args.gw if args.gw in ("exact", "entropic") else "exact",
                             gw_epsilon=args.gw_epsilon, eval_episodes=getattr(args, "eval_episodes", 100),

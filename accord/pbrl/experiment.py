@@ -54,6 +54,8 @@ class ExperimentConfig:
     """task pair of the environment ("" = its default; metaworld: SOURCE->TARGET task names)"""
     episodes: int = 200
     """episodes per domain in the offline datasets"""
+    data_mix: str = "standard"
+    """quality mix of the scripted data, a key of the environment's MIXES (metaworld: standard or decoy)"""
     segment_length: int = 20
     """steps per preference segment"""
     source_flip: float = 0.0
@@ -84,12 +86,21 @@ def environment(name: str):
                           "pip install 'accord[metaworld]'") from None
 
 
+def data_mix(config: ExperimentConfig) -> dict:
+    """The environment's scripted-data mix named by `config.data_mix`."""
+    mixes = environment(config.env).MIXES
+    if config.data_mix not in mixes:
+        raise AccordError(f"unknown data mix {config.data_mix!r} for {config.env}; choose from {', '.join(mixes)}")
+    return mixes[config.data_mix]
+
+
 def prepare_transfer(config: ExperimentConfig, seed: int, cache: Path | None = None) -> dict:
     """Datasets, segments, transferred labels and their accuracy for one seed (cached as npz when `cache`)."""
     env = environment(config.env)
     source_task, target_task = env.task_pair(config.pair) if config.pair else env.task_pair()
-    source_data = env.collect(source_task, config.episodes, seed=2 * seed)
-    target_data = env.collect(target_task, config.episodes, seed=2 * seed + 1)
+    mix = data_mix(config)
+    source_data = env.collect(source_task, config.episodes, seed=2 * seed, mix=mix)
+    target_data = env.collect(target_task, config.episodes, seed=2 * seed + 1, mix=mix)
     source = make_segments(source_data, config.segment_length)
     target = make_segments(target_data, config.segment_length)
     rng = np.random.default_rng(10_000 + seed)
@@ -166,7 +177,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, seeds: list[in
     unknown = [method for method in methods if method not in METHODS]
     if unknown:
         raise AccordError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    environment(config.env)
+    data_mix(config)
     out_dir = Path(out_dir)
     write_run_metadata(out_dir, settings_of(config, methods, seeds))
     store = ResultStore(out_dir / "results.jsonl")

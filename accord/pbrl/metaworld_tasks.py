@@ -6,9 +6,13 @@ MuJoCo 2); physics, reward shaping and success thresholds differ, so success rat
 the paper's numbers. Nothing is rendered: MuJoCo steps headless without a display or OpenGL.
 
 Datasets come from Meta-World's scripted policies with Gaussian action noise at several quality levels
-(`QUALITY_LEVELS`: noise std per level; "random" is uniform actions). Every episode draws one of the task's
-50 goal variations (ML1 train tasks), shortened to `horizon` steps. The step reward is the environment's
-dense reward; an episode succeeds if `info["success"]` is set at any step (Meta-World's convention).
+(`QUALITY_LEVELS`: noise std per level; "random" is uniform actions). The "decoy" mix (`MIXES`) is the harder
+level, built like the point-mass data: besides experts, "medium" episodes first steer the hand to a random
+decoy point for a quarter of the episode and then run the scripted policy, and "poor" ones head for the decoy
+all episode, so behaviour cloning averages goal-seeking with decoy-seeking actions. Every episode draws one of the
+task's 50 goal variations (ML1 train tasks), shortened to `horizon` steps. The step reward is the
+environment's dense reward; an episode succeeds if `info["success"]` is set at any step (Meta-World's
+convention).
 
     source, target = task_pair("button-press-topdown-v3->button-press-v3")
     data = collect(source, episodes=100, seed=0)
@@ -28,8 +32,13 @@ except ImportError as error:  # accord.pbrl.experiment turns this into one clear
     raise ImportError(f"the metaworld package is not installed ({error.msg})") from None
 
 DEFAULT_PAIR = "button-press-topdown-v3->button-press-v3"
-# Action-noise std per quality level of the scripted policy (None: uniform random actions), and its share.
+# Per quality level: action-noise std of the scripted policy (None: uniform random actions), share of episodes,
+# and (optional) the fraction of the episode spent heading for a decoy point before the scripted policy runs.
 QUALITY_LEVELS = {"expert": (0.1, 0.2), "medium": (0.6, 0.3), "poor": (1.5, 0.3), "random": (None, 0.2)}
+DECOY_LEVELS = {"expert": (0.1, 0.1, 0.0), "medium": (0.3, 0.3, 0.25), "poor": (0.3, 0.4, 1.0), "random": (None, 0.2)}
+MIXES = {"standard": QUALITY_LEVELS, "decoy": DECOY_LEVELS}
+# Decoy points: uniform in this box of hand positions (metres), in front of the buttons (y <= 0.6).
+DECOY_LOW, DECOY_HIGH = np.array([-0.4, 0.4, 0.05]), np.array([0.4, 0.6, 0.35])
 
 
 @dataclass(frozen=True)
@@ -105,12 +114,18 @@ def collect(task: MetaWorldTask, episodes: int, seed: int, mix: dict | None = No
     scripted = _policy(task.name)
     runs = []
     for episode in range(episodes):
-        noise = mix[names[quality[episode]]][0]
+        noise, _, *decoy_fraction = mix[names[quality[episode]]]
+        decoy_steps = round(task.horizon * decoy_fraction[0]) if decoy_fraction else 0
+        decoy = rng.uniform(DECOY_LOW, DECOY_HIGH) if decoy_steps else None
+        step = iter(range(task.horizon))
 
-        def act(observation, rng, noise=noise):
+        def act(observation, rng, noise=noise, decoy_steps=decoy_steps, decoy=decoy, step=step):
             if noise is None:
                 return rng.uniform(-1, 1, task.act_dim)
-            return scripted.get_action(observation) + noise * rng.standard_normal(task.act_dim)
+            action = scripted.get_action(observation)
+            if next(step) < decoy_steps:  # head for the decoy like the scripted policies move: P-control
+                action = np.append(np.clip(25.0 * (decoy - observation[:3]), -1, 1), -1.0)
+            return action + noise * rng.standard_normal(task.act_dim)
 
         runs.append(_rollout(task, act, rng, variation=int(rng.integers(50)), seed=seed * 100_000 + episode))
     stacked = {key: np.stack([run[key] for run in runs]) for key in runs[0]}

@@ -31,6 +31,7 @@ import numpy as np
 
 # Share of episodes per scripted-policy quality level in a collected dataset (default mix).
 QUALITY_LEVELS = {"expert": 0.1, "medium": 0.3, "poor": 0.4, "random": 0.2}
+MIXES = {"standard": QUALITY_LEVELS}  # the data mixes an experiment can name (--data-mix)
 
 
 @dataclass(frozen=True)

@@ -257,7 +257,8 @@ def test_cli_resumes_a_cell_without_repeating_episodes(tmp_path, capsys):
     from accord.agents.episodes import load_cells
 
     args = ["agents", "overcooked", "--agent", "greedy", "--partner", "greedy", "--horizon", "30", "--out", str(tmp_path)]
-    assert run_cli(*args, "--episodes", "2") == 0
+    assert run_cli(*args, "--episodes", "2", "--frames", "3") == 0
+    assert (tmp_path / "cramped_room" / "greedy" / "greedy-seat0" / "frames_ep0.png").is_file()  # t = 0, 10, 20
     first = load_cells([tmp_path])
     assert run_cli(*args, "--episodes", "3") == 0
     rows = load_cells([tmp_path])

@@ -47,13 +47,14 @@ def run_cell(cell: Path, layout: str, agent, partner, seat: int, episodes: int, 
     """Play the episodes of one cell that are not yet in cell/results.jsonl; returns every row of the cell.
 
     agent / partner: policies (partners.py interface); the agent sits in `seat`. labels: fields copied into
-    every row (layout, agent, partner names). on_step(t): after every step; on_episode(row): after each."""
+    every row (layout, agent, partner names). on_step(k, t, state): after every step of episode k;
+    on_episode(row): after each episode."""
     store = ResultStore(Path(cell) / "results.jsonl")
     for k in range(episodes):
         if episode_key(k) in store.done:
             continue
         players = (agent, partner) if seat == 0 else (partner, agent)
-        step = (lambda t, *rest: on_step(t)) if on_step is not None else None
+        step = (lambda t, state, *rest: on_step(k, t, state)) if on_step is not None else None
         result = play_episodes(layout, *players, episodes=1, seed=seed + 2 * k, horizon=horizon, on_step=step)[0]
         stats = agent.episode_stats() if hasattr(agent, "episode_stats") else {}
         row = {"key": episode_key(k), "episode": k, "seed": seed + 2 * k, "seat": seat, **(labels or {}),

@@ -93,3 +93,31 @@ def write_report(table: list[dict], out: str | Path) -> dict:
         f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>\n{rows}</table>\n"
         f"<p><img src='{paths['png'].name}' alt='returns'></p></body></html>\n")
     return paths
+
+
+def save_frame_strip(mdp, states: list, path: str | Path, title: str = "") -> Path:
+    """A strip of rendered frames (the package's pygame StateVisualizer) of (t, state) pairs, one PNG."""
+    import os
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pygame
+    from overcooked.visualization.state_visualizer import StateVisualizer
+
+    visualizer = StateVisualizer()
+    fig, axes = plt.subplots(1, len(states), figsize=(2.2 * len(states), 2.2), squeeze=False)
+    for ax, (t, state) in zip(axes[0], states):
+        surface = visualizer.render_state(state, grid=mdp.terrain_mtx)
+        ax.imshow(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+        ax.set_title(f"t={t}", fontsize=8)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -49,6 +49,8 @@ def register(subparsers) -> None:
                       help="counter grounding: paper (shared counters on forced coordination only) or all")
     play.add_argument("--wait-moves", default="random", choices=("random", "stay"),
                       help="what a waiting ProAgent does each step: random actions (paper's code, default) or stay")
+    play.add_argument("--frames", type=int, default=0,
+                      help="save a strip of this many frames of episode 0 (every 10 steps from t=0) as frames_ep0.png")
     play.add_argument("--bc-dir", default=None, help="folder of trained BC human proxies (default: bc.py's)")
     play.set_defaults(func=run_overcooked)
     report = sub.add_parser("report", help="mean return with intervals per layout x agent x partner x seat")
@@ -115,9 +117,21 @@ def run_overcooked(args) -> int:
               f"{row['model_calls']}, re-plans {row['replans']}, fallbacks {row['fallbacks']}, "
               f"{row['seconds']:.1f} s", flush=True)
 
+    frames = [(0, mdp.get_standard_start_state())] if args.frames > 0 else []
+
+    def on_step(k, t, state):
+        bar.update(1)
+        if k == 0 and t % 10 == 0 and len(frames) < args.frames:
+            frames.append((t, state))
+
     rows = run_cell(cell, args.layout, agent, partner, args.seat, args.episodes, seed=args.seed, horizon=args.horizon,
-                    labels=labels, on_step=lambda t: bar.update(1), on_episode=on_episode)
+                    labels=labels, on_step=on_step, on_episode=on_episode)
     bar.close()
+    if len(frames) > 1:
+        from accord.agents.report import save_frame_strip
+
+        strip = save_frame_strip(mdp, frames, cell / "frames_ep0.png", title=f"{args.layout}: {label} + {args.partner}")
+        print(f"frames: {strip}")
     returns = [r["return"] for r in rows[:args.episodes]]
     print(f"{len(returns)} episodes, mean return {sum(returns) / len(returns):.1f} -> {cell}")
     return 0

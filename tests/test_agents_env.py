@@ -209,7 +209,7 @@ def test_greedy_pair_delivers_in_cramped_room_deterministically():
 def test_stay_and_random_partners_and_bad_partner_name():
     results = play_episodes("cramped_room", StayPolicy(), RandomPolicy(), episodes=2, horizon=20)
     assert [r["steps"] for r in results] == [20, 20] and all(r["return"] == 0 for r in results)
-    with pytest.raises(AccordError, match="unknown partner 'bob'.*greedy, random, stay, bc"):
+    with pytest.raises(AccordError, match="unknown partner 'bob'.*greedy, random, stay, bc, ppo"):
         make_partner("bob")
 
 

@@ -8,9 +8,8 @@ import pytest
 
 pytest.importorskip("overcooked.mdp.overcooked_mdp", reason="the overcooked package is not installed (scripts/setup.sh)")
 
-from accord.agents.baselines import main as baselines_main
-from accord.agents.baselines import make_pair, run_baselines
-from accord.agents.partners import play_episodes
+from accord.agents.baselines import run_baselines
+from accord.agents.partners import make_partner, play_episodes
 from accord.agents.ppo import PPOArgs, PPOPolicy, gae, train
 from accord.errors import AccordError
 
@@ -43,12 +42,19 @@ def test_ppo_runs_resumes_and_plays(tmp_path):
 
 def test_baselines_resume_and_summarise(tmp_path):
     rows = run_baselines(tmp_path, ["cramped_room"], ["greedy+greedy"], episodes=2)
-    assert len(rows) == 1 and rows[0]["episodes"] == 2 and rows[0]["low"] <= rows[0]["mean_return"] <= rows[0]["high"]
+    assert len(rows) == 1 and rows[0]["episodes"] == 2
+    assert rows[0]["return_low"] <= rows[0]["return_mean"] <= rows[0]["return_high"]
     again = run_baselines(tmp_path, ["cramped_room"], ["greedy+greedy"], episodes=3)  # plays only episode 2
-    lines = (tmp_path / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 3 and again[0]["episodes"] == 3
-    assert [json.loads(x)["episode"] for x in lines] == [0, 1, 2]
+    lines = (tmp_path / "cramped_room" / "greedy" / "greedy-seat0" / "results.jsonl").read_text().splitlines()
+    assert [json.loads(x)["episode"] for x in lines] == [0, 1, 2] and again[0]["episodes"] == 3
     with pytest.raises(AccordError, match="unknown pair"):
-        make_pair("bc+greedy", "cramped_room")
-    with pytest.raises(AccordError, match="--ppo takes LAYOUT=CHECKPOINT"):
-        baselines_main(["--out", str(tmp_path / "x"), "--ppo", "nolayout"])
+        run_baselines(tmp_path, ["cramped_room"], ["bc+greedy"])
+    with pytest.raises(AccordError, match="no PPO checkpoint at"):
+        run_baselines(tmp_path / "p", ["cramped_room"], ["ppo+ppo"], ppo_dir=tmp_path / "none")
+
+
+def test_ppo_partner_loads_from_its_folder(tmp_path):
+    train(PPOArgs(num_envs=1, total_steps=400, epochs=1, minibatches=2, out=str(tmp_path / "cramped_room")))
+    policy = make_partner("ppo", "cramped_room", ppo_dir=tmp_path)
+    (result,) = play_episodes("coordination_ring", policy, make_partner("stay"), horizon=5)
+    assert result["steps"] == 5

@@ -9,6 +9,7 @@ A policy is any object with
     random   uniform over the six actions
     stay     always stays
     bc       the behaviour-cloning human proxy (bc.py; needs trained weights)
+    ppo      the PPO self-play agent (ppo.py; needs a trained checkpoint)
 
 Greedy's rules, first that applies and whose precondition holds (skills.precondition):
     holding soup   -> deliver_soup()
@@ -105,17 +106,22 @@ class StayPolicy:
 
 
 SCRIPTED_PARTNERS = {"greedy": GreedyPolicy, "random": RandomPolicy, "stay": StayPolicy}
-PARTNERS = ("greedy", "random", "stay", "bc")
+PARTNERS = ("greedy", "random", "stay", "bc", "ppo")
 
 
-def make_partner(name: str, layout: str | None = None, bc_dir: str | None = None):
-    """A partner policy by name; "bc" loads the layout's trained human proxy from `bc_dir` (bc.py)."""
+def make_partner(name: str, layout: str | None = None, bc_dir: str | None = None, ppo_dir: str | None = None):
+    """A partner policy by name; "bc" loads the layout's trained human proxy from `bc_dir` (bc.py), "ppo" the
+    layout's self-play checkpoint <ppo_dir>/<layout>/checkpoint.pt (ppo.py)."""
     if name in SCRIPTED_PARTNERS:
         return SCRIPTED_PARTNERS[name]()
     if name == "bc":
         from accord.agents.bc import load_bc_policy
 
         return load_bc_policy(layout, bc_dir)
+    if name == "ppo":
+        from accord.agents.ppo import load_ppo_policy
+
+        return load_ppo_policy(layout, ppo_dir)
     raise AccordError(f"unknown partner {name!r}; partners: {', '.join(PARTNERS)}")
 
 

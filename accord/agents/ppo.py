@@ -13,13 +13,14 @@ One iteration:
     ppo       `epochs` passes of `minibatches` minibatches: clipped surrogate + value loss - entropy bonus
     log       mean sparse return and soups of the rollout's episodes (results.jsonl), checkpoint (resume)
 
-    python -m accord.agents.ppo --layout cramped_room --total-steps 400000 --out /tmp/ppo_cr
+    python -m accord.agents.ppo --layout cramped_room --total-steps 400000   # -> $ACCORD_CACHE/agents/ppo/cramped_room
 A rerun with the same --out resumes from the checkpoint; --max-minutes stops cleanly between iterations.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -70,8 +71,9 @@ class PPOArgs:
     """torch CPU threads (the networks are tiny: more threads only spin on a shared machine)"""
     max_minutes: float = 9.0
     """stop after the iteration that passes this wall time (a rerun resumes)"""
-    out: str = "runs/ppo"
-    """folder for run.json, results.jsonl and checkpoint.pt"""
+    out: str = ""
+    """folder for run.json, results.jsonl and checkpoint.pt (default $ACCORD_CACHE/agents/ppo/<layout>,
+    where the "ppo" partner looks)"""
 
 
 class ActorCritic(nn.Module):
@@ -104,8 +106,12 @@ def gae(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np
     return advantages
 
 
+def default_ppo_dir() -> Path:
+    return Path(os.environ.get("ACCORD_CACHE", Path.home() / ".cache" / "accord")) / "agents" / "ppo"
+
+
 def train(args: PPOArgs) -> dict:
-    out = Path(args.out)
+    out = Path(args.out) if args.out else default_ppo_dir() / args.layout
     write_run_metadata(out, {"method": "PPO self-play (Carroll et al. 2019)", **asdict(args)})
     log = ResultStore(out / "results.jsonl", key_field="iteration")
     torch.set_num_threads(args.threads)
@@ -208,6 +214,15 @@ class PPOPolicy:
             logits, _ = self.model(torch.as_tensor(state_features(self.mdp, state, self.player_index)))
         probs = torch.softmax(logits, -1).numpy().astype(np.float64)
         return int(self.rng.choice(len(probs), p=probs / probs.sum())) if self.stochastic else int(probs.argmax())
+
+
+def load_ppo_policy(layout: str | None, ppo_dir: str | Path | None = None, stochastic: bool = True) -> PPOPolicy:
+    if layout is None:
+        raise AccordError("the ppo partner needs a layout")
+    path = (Path(ppo_dir) if ppo_dir else default_ppo_dir()) / layout / "checkpoint.pt"
+    if not path.exists():
+        raise AccordError(f"no PPO checkpoint at {path}; train it with `python -m accord.agents.ppo --layout {layout}`")
+    return PPOPolicy(path, stochastic=stochastic)
 
 
 def parse_args(argv=None) -> PPOArgs:

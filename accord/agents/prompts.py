@@ -46,7 +46,7 @@ LAYOUT_NOTES = {
     ("coordination_ring", 1): ["no_wait_while_pot_open", "two_pots"],
     ("counter_circuit", 0): ["dish_when_ready", "two_pots", "never_wait"],
     ("counter_circuit", 1): ["dish_when_ready", "two_pots", "never_wait"],
-    ("forced_coordination", 0): ["pot_side", "two_pots"],
+    ("forced_coordination", 0): ["pot_side", "dish_when_ready", "two_pots"],
     ("forced_coordination", 1): ["dispenser_side", "dish_when_ready"],
 }
 """Which layout notes each layout and seat's prompt carries (the paper's per-file differences)."""

@@ -10,6 +10,9 @@ arXiv 2308.11339; code in accord/agents/, docs in docs/agents.md.
         --seat 1 --episodes 3 --out runs/oc                             # constrained choice, second seat
     accord agents overcooked --layout coordination_ring --agent greedy --partner greedy --out runs/oc
     accord agents report runs/oc                                        # report.md / .png / .html
+    accord agents train-bc                                              # BC human proxies, all five layouts
+    accord agents train-ppo --layout cramped_room --total-steps 1000000 # PPO self-play (resumable)
+    accord agents baselines --pair greedy+greedy --pair bc+bc --episodes 5 --out runs/oc
 
 Each (layout, agent, partner, seat) is one folder under --out; a rerun resumes it, adding only the
 episodes not yet played.
@@ -57,7 +60,79 @@ def register(subparsers) -> None:
     report.add_argument("runs", nargs="+", help="run roots (or cell folders) written by `accord agents overcooked`")
     report.add_argument("--out", default=None, help="folder for report.md/.png/.html (default: the first RUNS)")
     report.set_defaults(func=run_report)
+    layouts_help = "a layout (repeatable; default all five)"
+    train_bc = sub.add_parser("train-bc", help="train the behaviour-cloning human proxies on the 2019 human data")
+    train_bc.add_argument("--layout", action="append", help=layouts_help)
+    train_bc.add_argument("--data", default=None, help="folder of human_{train,test}.jsonl.gz "
+                                                       "(default $ACCORD_OVERCOOKED_DATA or ../shared/data/overcooked)")
+    train_bc.add_argument("--out", default=None, help="weights folder (default $ACCORD_CACHE/agents/bc, where --bc-dir looks)")
+    train_bc.add_argument("--epochs", type=positive_int, default=300, help="full-batch Adam epochs (default 300)")
+    train_bc.add_argument("--seed", type=int, default=0, help="torch seed (default 0)")
+    train_bc.set_defaults(func=run_train_bc)
+    train_ppo = sub.add_parser("train-ppo", help="train a PPO self-play pair on one layout (CPU; resumable)")
+    train_ppo.add_argument("--layout", default="cramped_room", help="the layout (default cramped_room)")
+    train_ppo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    train_ppo.add_argument("--total-steps", type=positive_int, default=400_000, help="joint env steps (default 400000)")
+    train_ppo.add_argument("--num-envs", type=positive_int, default=8, help="episodes per iteration (default 8)")
+    train_ppo.add_argument("--shaping-horizon", type=positive_int, default=300_000,
+                           help="env steps for the shaped reward's factor to decay from 1 to 0 (default 300000)")
+    train_ppo.add_argument("--max-minutes", type=float, default=9.0, help="stop between iterations after this (resume later)")
+    train_ppo.add_argument("--out", default="", help="run folder (default $ACCORD_CACHE/agents/ppo/<layout>, where the ppo partner looks)")
+    train_ppo.set_defaults(func=run_train_ppo)
+    baselines = sub.add_parser("baselines", help="greedy+greedy, bc+bc and ppo+ppo cells on the layouts, and their table")
+    baselines.add_argument("--layout", action="append", help=layouts_help)
+    baselines.add_argument("--pair", action="append", choices=("greedy+greedy", "bc+bc", "ppo+ppo"),
+                           help="a pair (repeatable; default greedy+greedy and bc+bc)")
+    baselines.add_argument("--episodes", type=positive_int, default=5, help="episodes per cell (default 5)")
+    baselines.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    baselines.add_argument("--bc-dir", default=None, help="trained BC proxies (default $ACCORD_CACHE/agents/bc)")
+    baselines.add_argument("--ppo-dir", default=None, help="PPO runs <dir>/<layout>/checkpoint.pt (default $ACCORD_CACHE/agents/ppo)")
+    baselines.add_argument("--out", required=True, help="run root (the cells `accord agents overcooked` writes)")
+    baselines.set_defaults(func=run_baselines)
     parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
+
+
+def known_layouts(names) -> list[str]:
+    from accord.agents.overcooked_env import LAYOUTS
+
+    for name in names or []:
+        if name not in LAYOUTS:
+            raise AccordError(f"unknown layout {name!r}; known layouts: {', '.join(LAYOUTS)}")
+    return list(names or LAYOUTS)
+
+
+def run_train_bc(args) -> int:
+    from accord.agents.bc import train_bc_layouts
+
+    for summary in train_bc_layouts(known_layouts(args.layout), args.data, args.out, epochs=args.epochs, seed=args.seed):
+        print(f"{summary['layout']}: held-out accuracy {summary['test_accuracy']:.3f} (stay rate "
+              f"{summary['test_majority_rate']:.3f}, other actions {summary['test_accuracy_other_actions']:.3f}), "
+              f"{summary['train_samples']} training samples, {summary['seconds']:.0f} s", flush=True)
+    return 0
+
+
+def run_train_ppo(args) -> int:
+    from accord.agents.ppo import PPOArgs, train
+
+    (layout,) = known_layouts([args.layout])
+    result = train(PPOArgs(layout=layout, seed=args.seed, total_steps=args.total_steps, num_envs=args.num_envs,
+                           shaping_horizon=args.shaping_horizon, max_minutes=args.max_minutes, out=args.out))
+    state = "finished" if result["finished"] else "stopped (rerun to resume)"
+    print(f"{layout}: {result['env_steps']} env steps in {result['seconds']:.0f} s, {state}")
+    return 0
+
+
+def run_baselines(args) -> int:
+    import torch
+
+    from accord.agents.baselines import run_baselines as play
+    from accord.agents.report import format_table
+
+    torch.set_num_threads(1)  # one-state forward passes of tiny networks: more threads only spin
+    rows = play(args.out, known_layouts(args.layout), args.pair or ["greedy+greedy", "bc+bc"], args.episodes,
+                args.seed, args.bc_dir, args.ppo_dir)
+    print(format_table(rows))
+    return 0
 
 
 def make_policy(name: str, layout: str, bc_dir):
@@ -68,6 +143,7 @@ def make_policy(name: str, layout: str, bc_dir):
 
 def run_overcooked(args) -> int:
     from dataclasses import asdict
+    from pathlib import Path
 
     from tqdm import tqdm
 
@@ -105,6 +181,12 @@ def run_overcooked(args) -> int:
         agent = make_policy(args.agent, args.layout, args.bc_dir)
         label = args.agent
         settings.update(method=args.agent)
+    if "bc" in (args.agent, args.partner):  # which trained human proxy played
+        from accord.agents.bc import default_bc_dir
+        from accord.runs import sha256_file
+
+        weights = (Path(args.bc_dir) if args.bc_dir else default_bc_dir()) / f"bc_{args.layout}.pt"
+        settings.update(bc_weights=str(weights), bc_sha256=sha256_file(weights))
     cell = cell_dir(args.out, args.layout, label, args.partner, args.seat)
     write_run_metadata(cell, settings)
     labels = {"layout": args.layout, "agent": label, "partner": args.partner}

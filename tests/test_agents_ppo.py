@@ -58,3 +58,21 @@ def test_ppo_partner_loads_from_its_folder(tmp_path):
     policy = make_partner("ppo", "cramped_room", ppo_dir=tmp_path)
     (result,) = play_episodes("coordination_ring", policy, make_partner("stay"), horizon=5)
     assert result["steps"] == 5
+
+
+def test_cli_train_and_baselines_commands(tmp_path, capsys):
+    from accord.cli import main
+
+    assert main(["agents", "baselines", "--layout", "kitchen", "--out", str(tmp_path)]) == 2
+    assert "unknown layout 'kitchen'; known layouts: cramped_room" in capsys.readouterr().err
+    assert main(["agents", "train-bc", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "bc")]) == 2
+    assert "human data not found" in capsys.readouterr().err
+    out = str(tmp_path / "ppo")
+    assert main(["agents", "train-ppo", "--total-steps", "400", "--num-envs", "1", "--out", out]) == 0
+    assert "cramped_room: 400 env steps" in capsys.readouterr().out
+    assert main(["agents", "baselines", "--layout", "cramped_room", "--pair", "ppo+ppo", "--episodes", "1",
+                 "--ppo-dir", str(tmp_path), "--out", str(tmp_path / "runs")]) == 2  # looks in <dir>/<layout>
+    assert "no PPO checkpoint at" in capsys.readouterr().err
+    assert main(["agents", "baselines", "--layout", "cramped_room", "--pair", "greedy+greedy", "--episodes", "1",
+                 "--out", str(tmp_path / "runs")]) == 0
+    assert "| cramped_room | greedy | greedy | 0 | 1 |" in capsys.readouterr().out

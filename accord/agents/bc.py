@@ -14,12 +14,11 @@ checked against the package's (terrain equal once the players' digits are blanke
     play    BCPolicy samples from the softmax (2019's stochastic BC agents); when its pose has not changed
             for `stuck_steps` steps it drops the action it keeps repeating (2019's "unstuck" rule)
 
-    python -m accord.agents.bc --layout cramped_room --out /tmp/bc      # trains, prints accuracy
+    accord agents train-bc --layout cramped_room        # -> $ACCORD_CACHE/agents/bc/bc_cramped_room.pt
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import gzip
 import json
@@ -229,34 +228,16 @@ def load_bc_policy(layout: str | None, bc_dir: str | Path | None = None, stochas
         raise AccordError("the bc partner needs a layout")
     path = (Path(bc_dir) if bc_dir else default_bc_dir()) / f"bc_{layout}.pt"
     if not path.exists():
-        raise AccordError(f"no trained BC proxy at {path}; train it with `python -m accord.agents.bc --layout {layout}`")
+        raise AccordError(f"no trained BC proxy at {path}; train it with `accord agents train-bc --layout {layout}`")
     saved = torch.load(path, weights_only=True)
     model = make_model(saved["settings"]["hidden"])
     model.load_state_dict(saved["state_dict"])
     return BCPolicy(model, stochastic=stochastic)
 
 
-def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description="Train the behaviour-cloning human proxies (one per layout).")
-    parser.add_argument("--layout", action="append", choices=list(LAYOUTS), help="default: all five")
-    parser.add_argument("--data", default=None, help=f"folder of human_{{train,test}}.jsonl.gz (or ${DATA_ENV})")
-    parser.add_argument("--out", default=None, help="weights folder (default $ACCORD_CACHE/agents/bc)")
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    layouts = args.layout or list(LAYOUTS)
-    train_path, test_path = split_paths(args.data)
+def train_bc_layouts(layouts, data_dir=None, out=None, epochs: int = 300, seed: int = 0):
+    """Train each layout's proxy, reading the two data files once; yields each layout's summary."""
+    train_path, test_path = split_paths(data_dir)
     splits = (load_human_data(train_path), load_human_data(test_path))
-    summaries = []
     for layout in layouts:
-        summary = train_bc(layout, args.data, args.out, epochs=args.epochs, seed=args.seed, splits=splits)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}), flush=True)
-        summaries.append(summary)
-    return summaries
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except AccordError as error:
-        raise SystemExit(f"error: {error}") from None
+        yield train_bc(layout, data_dir, out, epochs=epochs, seed=seed, splits=splits)

@@ -13,7 +13,8 @@ One iteration:
     ppo       `epochs` passes of `minibatches` minibatches: clipped surrogate + value loss - entropy bonus
     log       mean sparse return and soups of the rollout's episodes (results.jsonl), checkpoint (resume)
 
-    python -m accord.agents.ppo --layout cramped_room --total-steps 400000   # -> $ACCORD_CACHE/agents/ppo/cramped_room
+    accord agents train-ppo --layout cramped_room --total-steps 400000    # -> $ACCORD_CACHE/agents/ppo/cramped_room
+    python -m accord.agents.ppo --layout cramped_room --entropy-coef 0.1  # every PPOArgs field as a flag
 A rerun with the same --out resumes from the checkpoint; --max-minutes stops cleanly between iterations.
 """
 
@@ -221,7 +222,7 @@ def load_ppo_policy(layout: str | None, ppo_dir: str | Path | None = None, stoch
         raise AccordError("the ppo partner needs a layout")
     path = (Path(ppo_dir) if ppo_dir else default_ppo_dir()) / layout / "checkpoint.pt"
     if not path.exists():
-        raise AccordError(f"no PPO checkpoint at {path}; train it with `python -m accord.agents.ppo --layout {layout}`")
+        raise AccordError(f"no PPO checkpoint at {path}; train it with `accord agents train-ppo --layout {layout}`")
     return PPOPolicy(path, stochastic=stochastic)
 
 

@@ -44,6 +44,12 @@ class RewardModelSettings(RewardModelConfig):
     refresh_every: int = 1
     """PPO iterations between refreshes of the frozen copy the learner reads (the paper's code reads the
     live model, refreshed after every iteration's updates: 1)"""
+    warmup_updates: int = 0
+    """extra updates the first time the model trains, before PPO reads it (paper 0; its PPO instead waits
+    for reward_model_starts episodes: 10,000 on Alice & Bob)"""
+    return_norm: bool = False
+    """fit the standardised return (R - mean) / std of the buffer and hand out std * r̂ + mean / (N * T),
+    which sums to the same R (accord option; the paper's reward_norm is off by default)"""
 
 
 class EpisodeBuffer:
@@ -82,6 +88,11 @@ class EpisodeBuffer:
         self.size, self.next = n, state["next"]
 
 
+def r_squared(predicted: np.ndarray, target: np.ndarray) -> float:
+    """1 - mean squared error / variance of the target: 1 exact, 0 no better than the target's mean."""
+    return float(1.0 - ((predicted - target) ** 2).mean() / max(float(np.var(target)), 1e-12))
+
+
 def fixed_credit(credit: str, lengths: np.ndarray, returns: np.ndarray, n_agents: int, max_steps: int):
     rewards = np.zeros((len(lengths), n_agents, max_steps), dtype=np.float32)
     for b, (length, ret) in enumerate(zip(lengths, returns)):
@@ -112,6 +123,8 @@ class CreditAssigner:
                                           weight_decay=settings.weight_decay)
         self.buffer = EpisodeBuffer(settings.capacity, n_agents, max_steps, obs_dim, n_actions)
         self.frozen = copy.deepcopy(self.model).eval()
+        self.target_mean, self.target_std = 0.0, 1.0        # return standardisation (return_norm)
+        self.frozen_mean, self.frozen_std = 0.0, 1.0        # ... as of the frozen copy
 
     def observe(self, obs, actions, lengths, returns):
         if self.learned:
@@ -122,16 +135,22 @@ class CreditAssigner:
         if not self.learned or self.buffer.size <= self.settings.min_episodes:
             return None
         self.model.train()
+        if self.settings.return_norm:
+            returns = self.buffer.returns[:self.buffer.size]
+            self.target_mean, self.target_std = float(returns.mean()), float(returns.std() + 1e-6)
         losses = []
-        for _ in range(self.settings.updates_per_iteration):
+        updates = self.settings.updates_per_iteration + (0 if self.ready else self.settings.warmup_updates)
+        for _ in range(updates):
             obs, actions, lengths, returns = self.buffer.sample(self.settings.batch_episodes, self.rng)
-            loss = decomposition_loss(self.model(obs, actions, lengths), returns)
+            targets = (returns - self.target_mean) / self.target_std
+            loss = decomposition_loss(self.model(obs, actions, lengths), targets)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             losses.append(loss.item())
         if (iteration + 1) % self.settings.refresh_every == 0 or not self.ready:
             self.frozen.load_state_dict(self.model.state_dict())
+            self.frozen_mean, self.frozen_std = self.target_mean, self.target_std
             self.ready = True
         return float(np.mean(losses))
 
@@ -139,14 +158,24 @@ class CreditAssigner:
     def rewards(self, obs, actions, lengths, returns) -> np.ndarray:
         if not self.learned:
             return fixed_credit(self.credit, lengths, returns, self.n_agents, self.max_steps)
-        return self.frozen(torch.from_numpy(obs), torch.from_numpy(actions), torch.from_numpy(lengths)).numpy()
+        predicted = self.frozen(torch.from_numpy(obs), torch.from_numpy(actions), torch.from_numpy(lengths)).numpy()
+        if not self.settings.return_norm:
+            return predicted
+        valid = np.arange(self.max_steps)[None, None, :] < lengths[:, None, None]
+        offset = self.frozen_mean / (self.n_agents * np.maximum(lengths, 1))[:, None, None]
+        return (self.frozen_std * predicted + offset * valid).astype(np.float32)
+
+    def fit(self, obs, actions, lengths, returns) -> float:
+        """R² of the credit's sums Σ_{i,t} against the returns R of these episodes (frozen model)."""
+        return r_squared(self.rewards(obs, actions, lengths, returns).sum(axis=(1, 2)), returns)
 
     def state_dict(self) -> dict:
         if not self.learned:
             return {}
         return {"model": self.model.state_dict(), "frozen": self.frozen.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict(),
-                "rng": self.rng.bit_generator.state, "ready": self.ready}
+                "rng": self.rng.bit_generator.state, "ready": self.ready,
+                "norm": (self.target_mean, self.target_std, self.frozen_mean, self.frozen_std)}
 
     def load_state_dict(self, state: dict):
         if not self.learned:
@@ -157,3 +186,4 @@ class CreditAssigner:
         self.buffer.load_state_dict(state["buffer"])
         self.rng.bit_generator.state = state["rng"]
         self.ready = state["ready"]
+        self.target_mean, self.target_std, self.frozen_mean, self.frozen_std = state.get("norm", (0.0, 1.0, 0.0, 1.0))

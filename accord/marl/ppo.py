@@ -28,7 +28,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from accord.marl.credit import CreditAssigner, RewardModelSettings
+from accord.marl.credit import CreditAssigner, RewardModelSettings, r_squared
 from accord.marl.envs import make_env
 
 
@@ -271,9 +271,11 @@ def train(config: PPOConfig, out_dir: str | Path | None = None, progress: bool =
         stats = {}
         if credit.ready:                      # learned credit: only once a trained model has been frozen
             rewards = credit.rewards(episodes["obs"], episodes["actions"], episodes["lengths"], episodes["returns"])
+            # R² of the frozen model on episodes it has not been trained on (this iteration's)
+            stats["reward_r2"] = r_squared(rewards.sum(axis=(1, 2)), episodes["returns"])
             advantages, returns = gae(rewards, episodes["values"], episodes["lengths"], config.gamma, config.gae_lambda)
-            stats = ppo_update(network, optimizer, flatten_valid(episodes, advantages, returns), config,
-                               config.clip * frac, generator)
+            stats.update(ppo_update(network, optimizer, flatten_valid(episodes, advantages, returns), config,
+                                    config.clip * frac, generator))
         # reward model: updates on the buffer, frozen copy refreshed on schedule
         loss = credit.train(iteration)
         stats.update(reward_loss=loss, train_success=float(episodes["success"].mean()),

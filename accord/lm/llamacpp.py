@@ -157,12 +157,12 @@ class LlamaCppLM:
         self.max_cells = max(int(max_cells), self.n_ctx)
         """Most KV cells (all sequences of one group together) a context may hold."""
         self.share_prefix = True
+        """Two-stream decoding: the second stream copies the KV of the prompt prefix it shares with the first."""
         self.keep_prefix = False
         """Keep sequence 0's prompt KV between calls: a single-prompt `generate` or a `choice_logprobs` prefix
         that starts with the tokens kept from the last call evaluates only the rest (off by default; an agent
         that sends the same instructions every decision turns it on)."""
         self._kept: list[int] = []  # tokens whose KV sequence 0 holds at positions 0.. (with keep_prefix)
-        """Two-stream decoding: the second stream copies the KV of the prompt prefix it shares with the first."""
         self.context_overrides: dict = dict(context_overrides or {})
         """Extra llama_context_params fields, e.g. EXACT_CONTEXT (float32 KV cache, no flash attention)."""
         self._ctx = None

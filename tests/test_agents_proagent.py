@@ -294,3 +294,15 @@ def test_cli_plays_proagent_with_a_tiny_model_and_records_prompts(tmp_path, tiny
     assert row["seat"] == 1 and row["steps"] == 4 and row["model_calls"] >= 1
     assert meta["model"] == tiny_model_folder and "You control <Player 1>" in meta["prompts"]["planner_system"]
     assert meta["config"]["planner_mode"] == "choice" and (cell / "decisions" / "ep0.json").is_file()
+
+
+def test_choice_planner_with_valid_options_offers_only_skills_whose_preconditions_hold():
+    scores = [0.4, 0.3, 0.1, 0.05, 0.05, 0.05, 0.05]  # A is always the favourite letter
+    lm = ScriptedLM(scores=scores)
+    agent = ProAgent(lm, ProAgentConfig(layout="cramped_room", planner_mode="choice", choice_options="valid"))
+    mdp, state = cramped_state([PlayerState((1, 2), N, ObjectState("onion", (1, 2))), PlayerState((3, 1), N)])
+    agent.reset(mdp, 0)
+    agent.act(state)
+    # holding an onion with an empty pot: put_onion_in_pot(), place_obj_on_counter() and wait(1) can run
+    assert "A. put_onion_in_pot()\nB. place_obj_on_counter()\nC. wait(1)\n" in lm.prompts[0]
+    assert agent.decisions[0]["skill"] == "put_onion_in_pot()" and agent.stats["replans"] == 0

@@ -99,7 +99,7 @@ class FreeTextPlanner:
         self.with_intention = with_intention
         self.sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
 
-    def plan(self, user: str) -> Plan:
+    def plan(self, user: str, allowed=None) -> Plan:
         prompt = self.lm.chat_prompt(user, system=self.system)
         text = self.lm.generate([prompt], self.sampling)[0].text
         text = text.split("Scene")[0] if "Scene" in text[1:] else text  # the paper stops at the next "Scene"
@@ -124,31 +124,33 @@ class ChoicePlanner:
         self.skills = tuple(skills)
         self.with_intention = with_intention
 
-    def questions(self, user: str) -> tuple[list[str], list[str]]:
-        """The user messages asked (the plan, then the intention when asked) and the answer letters."""
+    def questions(self, user: str, skills: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """The user messages asked (the plan over `skills`, then the intention when asked) and the letters."""
         me, mate = self.seat, 1 - self.seat
-        plan_q, letters = options_text(f"{user}\n\nWhich skill should <Player {me}> do right now?", self.skills)
+        plan_q, letters = options_text(f"{user}\n\nWhich skill should <Player {me}> do right now?", skills)
         asked = [plan_q]
         if self.with_intention:
             asked.append(options_text(f"{user}\n\nWhich skill will <Player {mate}> do next?", SKILLS)[0])
         return asked, letters
 
-    def plan(self, user: str) -> Plan:
-        asked, letters = self.questions(user)
+    def plan(self, user: str, allowed: tuple[str, ...] | None = None) -> Plan:
+        """The most probable skill; `allowed` (an accord option) offers only those skills (in their order)."""
+        skills = tuple(s for s in self.skills if allowed is None or s in allowed) or self.skills
+        asked, letters = self.questions(user, skills)
         prefix, _ = split_chat(self.lm, self.system, user)
         prompts = [self.lm.chat_prompt(q, system=self.system) for q in asked]
-        all_letters = list(string.ascii_uppercase[:max(len(self.skills), len(SKILLS) if self.with_intention else 0)])
+        all_letters = list(string.ascii_uppercase[:max(len(skills), len(SKILLS) if self.with_intention else 0)])
         if prefix and all(p.startswith(prefix) for p in prompts):
             logprobs = self.lm.choice_logprobs([p[len(prefix):] for p in prompts], all_letters, prefix=prefix)
         else:
             logprobs = self.lm.choice_logprobs(prompts, all_letters)
         logprobs = np.asarray(logprobs, dtype=np.float64)
-        probs = normalize_choices(logprobs[0, :len(self.skills)])
-        skill = self.skills[int(np.argmax(probs))]
+        probs = normalize_choices(logprobs[0, :len(skills)])
+        skill = skills[int(np.argmax(probs))]
         intention = None
         if self.with_intention:
             intention = SKILLS[int(np.argmax(logprobs[1, :len(SKILLS)]))]
-        return Plan(skill, intention, asked[0], {s: float(p) for s, p in zip(self.skills, probs)})
+        return Plan(skill, intention, asked[0], {s: float(p) for s, p in zip(skills, probs)})
 
 
 def explain_failure(lm, system: str, question: str, max_new_tokens: int = 256) -> str:

@@ -66,6 +66,9 @@ class ProAgentConfig:
     """model: the model explains a failed skill (paper); checks: the precondition's own reason, no call."""
     counters: str = "paper"
     """paper: shared counters on forced coordination only; all: every counter's objects on every layout."""
+    choice_options: str = "all"
+    """Choice planner only: all (the seat's skills) or valid (only skills whose preconditions hold now, an
+    accord option: no failed plan, hence no explanation or re-plan)."""
     wait_moves: str = "random"
     """random: each waiting step takes a uniformly random action (the paper's code); stay: stand still."""
 
@@ -76,6 +79,8 @@ class ProAgentConfig:
             raise AccordError(f"explainer must be model or checks, got {self.explainer!r}")
         if self.counters not in ("paper", "all"):
             raise AccordError(f"counters must be paper or all, got {self.counters!r}")
+        if self.choice_options not in ("all", "valid"):
+            raise AccordError(f"choice_options must be all or valid, got {self.choice_options!r}")
         if self.wait_moves not in ("random", "stay"):
             raise AccordError(f"wait_moves must be random or stay, got {self.wait_moves!r}")
         if self.max_replans < 0 or self.memory_k < 0:
@@ -133,7 +138,10 @@ class ProAgent:
         """One planner call; the planned skill (wait(1) when the answer names none, counted as unparsed)."""
         user = self.user_text(state, replan)
         start = time.perf_counter()
-        plan = self.planner.plan(user)
+        allowed = None
+        if self.config.planner_mode == "choice" and self.config.choice_options == "valid":
+            allowed = tuple(s for s in self.planner.skills if self.check(state, s) is None)
+        plan = self.planner.plan(user, allowed)
         seconds = time.perf_counter() - start
         self.stats["model_calls"] += 1
         self.belief.record_intention(state.timestep, plan.intention)

@@ -50,6 +50,8 @@ def register(subparsers) -> None:
                       help="who explains a failed skill: the model (paper, default) or the precondition check")
     play.add_argument("--counters", default="paper", choices=("paper", "all"),
                       help="counter grounding: paper (shared counters on forced coordination only) or all")
+    play.add_argument("--choice-options", default="all", choices=("all", "valid"),
+                      help="choice planner: offer all the seat's skills (default) or only those valid now (accord)")
     play.add_argument("--wait-moves", default="random", choices=("random", "stay"),
                       help="what a waiting ProAgent does each step: random actions (paper's code, default) or stay")
     play.add_argument("--frames", type=int, default=0,
@@ -168,13 +170,16 @@ def run_overcooked(args) -> int:
 
         config = ProAgentConfig(layout=args.layout, planner_mode=args.planner_mode, belief=args.belief,
                                 memory_k=args.memory_k, max_replans=args.max_replans, explainer=args.explainer,
-                                counters=args.counters, wait_moves=args.wait_moves)
+                                counters=args.counters, wait_moves=args.wait_moves,
+                                choice_options=args.choice_options)
         lm = load_model(args.planner, backend=args.backend, device=args.device, dtype=args.dtype)
         if hasattr(lm, "keep_prefix"):
             lm.keep_prefix = True  # llama.cpp: keep the instructions' KV between decisions
         agent = ProAgent(lm, config)
         agent.reset(mdp, args.seat)
-        label = f"proagent-{args.planner_mode}{'-belief' if args.belief else ''}-{args.planner}"
+        variant = "".join(suffix for on, suffix in ((args.belief, "-belief"), (args.choice_options == "valid", "-valid"),
+                                                      (args.explainer == "checks", "-checks")) if on)
+        label = f"proagent-{args.planner_mode}{variant}-{args.planner}"
         settings.update(method="proagent", paper="arXiv 2308.11339", model=args.planner, backend=args.backend,
                         config=asdict(config), prompts=agent.prompts())
     else:

@@ -10,7 +10,7 @@ pytest.importorskip("overcooked.mdp.overcooked_mdp", reason="the overcooked pack
 
 from accord.agents.baselines import run_baselines
 from accord.agents.partners import make_partner, play_episodes
-from accord.agents.ppo import PPOArgs, PPOPolicy, gae, train
+from accord.agents.ppo import PPOArgs, PPOPolicy, gae, plot_curves, train
 from accord.errors import AccordError
 
 
@@ -35,6 +35,8 @@ def test_ppo_runs_resumes_and_plays(tmp_path):
     assert train(args)["iterations"] == 1  # finished: a rerun does nothing more
     log = [json.loads(line) for line in (tmp_path / "ppo" / "results.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log] == [1] and log[0]["env_steps"] == 400 and log[0]["shaping"] == 1.0
+    plot_curves({"tiny": tmp_path / "ppo"}, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     policy = PPOPolicy(tmp_path / "ppo" / "checkpoint.pt")
     (result,) = play_episodes("cramped_room", policy, PPOPolicy(tmp_path / "ppo" / "checkpoint.pt"), horizon=10)
     assert result["steps"] == 10

@@ -226,6 +226,26 @@ def load_ppo_policy(layout: str | None, ppo_dir: str | Path | None = None, stoch
     return PPOPolicy(path, stochastic=stochastic)
 
 
+def plot_curves(run_dirs: dict, path: str | Path) -> None:
+    """Training return (sparse, mean of each iteration's episodes) against env steps, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, folder in run_dirs.items():
+        rows = ResultStore(Path(folder) / "results.jsonl", key_field="iteration").records
+        ax.plot([r["env_steps"] for r in rows], [r["mean_return"] for r in rows], label=label, linewidth=1)
+    ax.set_xlabel("joint env steps")
+    ax.set_ylabel("sparse return per episode")
+    ax.set_title("PPO self-play on Overcooked (training episodes)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def parse_args(argv=None) -> PPOArgs:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for f in fields(PPOArgs):

@@ -145,11 +145,10 @@ def make_policy(name: str, layout: str, bc_dir):
 
 def run_overcooked(args) -> int:
     from dataclasses import asdict
-    from pathlib import Path
 
     from tqdm import tqdm
 
-    from accord.agents.episodes import cell_dir, run_cell
+    from accord.agents.episodes import cell_dir, cell_settings, run_cell
     from accord.agents.overcooked_env import make_mdp
     from accord.agents.partners import PARTNERS
     from accord.runs import write_run_metadata
@@ -162,8 +161,7 @@ def run_overcooked(args) -> int:
     if args.memory_k < 0 or args.max_replans < 0:
         raise AccordError("--memory-k and --max-replans must be >= 0")
     partner = make_policy(args.partner, args.layout, args.bc_dir)
-    settings = {"layout": args.layout, "agent": args.agent, "partner": args.partner, "seat": args.seat,
-                "horizon": args.horizon, "seed": args.seed, "protocol": "overcooked-2019 (ProAgent's setting)"}
+    settings = cell_settings(args.layout, args.agent, args.partner, args.seat, args.horizon, args.seed, args.bc_dir)
     if args.agent == "proagent":
         from accord.agents.proagent import ProAgent, ProAgentConfig
         from accord.lm import load_model
@@ -185,13 +183,6 @@ def run_overcooked(args) -> int:
     else:
         agent = make_policy(args.agent, args.layout, args.bc_dir)
         label = args.agent
-        settings.update(method=args.agent)
-    if "bc" in (args.agent, args.partner):  # which trained human proxy played
-        from accord.agents.bc import default_bc_dir
-        from accord.runs import sha256_file
-
-        weights = (Path(args.bc_dir) if args.bc_dir else default_bc_dir()) / f"bc_{args.layout}.pt"
-        settings.update(bc_weights=str(weights), bc_sha256=sha256_file(weights))
     cell = cell_dir(args.out, args.layout, label, args.partner, args.seat)
     write_run_metadata(cell, settings)
     labels = {"layout": args.layout, "agent": label, "partner": args.partner}

@@ -271,8 +271,8 @@ def train(config: PPOConfig, out_dir: str | Path | None = None, progress: bool =
         stats = {}
         if credit.ready:                      # learned credit: only once a trained model has been frozen
             rewards = credit.rewards(episodes["obs"], episodes["actions"], episodes["lengths"], episodes["returns"])
-            # R² of the frozen model on episodes it has not been trained on (this iteration's)
-            stats["reward_r2"] = r_squared(rewards.sum(axis=(1, 2)), episodes["returns"])
+            if credit.learned:                # R² of the frozen model on episodes it has not trained on
+                stats["reward_r2"] = r_squared(rewards.sum(axis=(1, 2)), episodes["returns"])
             advantages, returns = gae(rewards, episodes["values"], episodes["lengths"], config.gamma, config.gae_lambda)
             stats.update(ppo_update(network, optimizer, flatten_valid(episodes, advantages, returns), config,
                                     config.clip * frac, generator))

@@ -408,6 +408,9 @@ def test_run_resumes_without_repeating_and_reports(capsys, tmp_path):
     table = capsys.readouterr().out
     assert "PEARL (RPT, transferred labels)" in table and "behaviour cloning" in table
     assert main(TINY_RUN + ["--methods", "pearl,bc", "--iql-steps", "6", "--out", str(out)]) == 2  # other settings
+    assert main(TINY_RUN[:-1] + ["0,1", "--methods", "bc", "--out", str(out)]) == 0  # another seed may be added
+    assert [json.loads(line)["key"] for line in (out / "results.jsonl").read_text().splitlines()] == [
+        "0/pearl", "0/bc", "1/bc"]
 
 
 @pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")

@@ -163,10 +163,11 @@ def run_method(config: ExperimentConfig, prepared: dict, method: str, seed: int,
     return record
 
 
-def settings_of(config: ExperimentConfig, methods: list[str], seeds: list[int]) -> dict:
+def settings_of(config: ExperimentConfig) -> dict:
+    """run.json settings: everything that changes a result. Seeds and methods are not in them, so a rerun may
+    add seeds or methods to a run directory (each record names its own seed and method)."""
     return {"method": "PEARL (arXiv 2306.03615) and baselines", "protocol": "accord-pointmass-v1"
-            if config.env == "pointmass" else f"accord-{config.env}-v1", "methods": methods, "seeds": seeds,
-            **asdict(config)}
+            if config.env == "pointmass" else f"accord-{config.env}-v1", **asdict(config)}
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, seeds: list[int], methods: list[str],
@@ -179,7 +180,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, seeds: list[in
         raise AccordError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     data_mix(config)
     out_dir = Path(out_dir)
-    write_run_metadata(out_dir, settings_of(config, methods, seeds))
+    write_run_metadata(out_dir, settings_of(config))
     store = ResultStore(out_dir / "results.jsonl")
     bar = tqdm(total=len(seeds) * len(methods), desc="pbrl", unit="run", disable=not progress)
     for seed in seeds:

@@ -11,8 +11,9 @@ checked against the package's (terrain equal once the players' digits are blanke
             training rows of one layout; seconds per layout on a CPU
     test    held-out action accuracy (argmax) on the test split, beside the majority-action (stay) rate
             and the accuracy on the other actions (humans stay ~70% of the steps)
-    play    BCPolicy samples from the softmax (2019's stochastic BC agents); when its pose has not changed
-            for `stuck_steps` steps it drops the action it keeps repeating (2019's "unstuck" rule)
+    play    BCPolicy samples from the softmax, stay included (2019's stochastic BC agents, as ProAgent's
+            code plays them); when its pose is the same as in each of the last `stuck_steps` (3) steps, the
+            actions of those steps are removed before sampling (their "unblock if stuck" rule)
 
     accord agents train-bc --layout cramped_room        # -> $ACCORD_CACHE/agents/bc/bc_cramped_room.pt
 """
@@ -202,8 +203,7 @@ class BCPolicy:
     def reset(self, mdp, player_index: int, seed: int = 0) -> None:
         self.mdp, self.player_index = mdp, player_index
         self.rng = np.random.default_rng(seed)
-        self.poses: list = []
-        self.last_action: int | None = None
+        self.history: list = []  # (pose, action) of the last `stuck_steps` steps
 
     def action_probs(self, state) -> np.ndarray:
         with torch.no_grad():
@@ -212,14 +212,13 @@ class BCPolicy:
 
     def act(self, state) -> int:
         probs = self.action_probs(state)
-        me = state.players[self.player_index]
-        self.poses = (self.poses + [me.pos_and_or])[-self.stuck_steps:]
-        if len(self.poses) == self.stuck_steps and len(set(self.poses)) == 1 and self.last_action is not None:
-            probs[self.last_action] = 0.0  # stuck: do something else than what keeps failing
-            probs[STAY] = 0.0
+        pose = state.players[self.player_index].pos_and_or
+        if len(self.history) == self.stuck_steps and all(p == pose for p, _ in self.history):
+            for _, action in self.history:  # stuck: none of the actions that kept it in place
+                probs[action] = 0.0
         probs = probs / probs.sum()
         action = int(self.rng.choice(6, p=probs)) if self.stochastic else int(probs.argmax())
-        self.last_action = action
+        self.history = (self.history + [(pose, action)])[-self.stuck_steps:]
         return action
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from accord.agents.episodes import cell_dir, load_cells, run_cell
+from accord.agents.episodes import cell_dir, cell_settings, load_cells, run_cell
 from accord.agents.overcooked_env import HORIZON
 from accord.agents.partners import make_partner
 from accord.agents.report import summarize
@@ -34,8 +34,7 @@ def run_baselines(out, layouts, pairs, episodes: int = 5, seed: int = 0, bc_dir=
         partner = make_partner(name, layout, bc_dir, ppo_dir)
         cell = cell_dir(out, layout, name, name, 0)
         # the settings `accord agents overcooked --agent X --partner X` writes: one cell for both commands
-        write_run_metadata(cell, {"layout": layout, "agent": name, "partner": name, "seat": 0, "horizon": HORIZON,
-                                  "seed": seed, "protocol": "overcooked-2019 (ProAgent's setting)", "method": name})
+        write_run_metadata(cell, cell_settings(layout, name, name, 0, HORIZON, seed, bc_dir, ppo_dir))
         run_cell(cell, layout, agent, partner, 0, episodes, seed=seed,
                  labels={"layout": layout, "agent": name, "partner": name})
         cells.append(cell)

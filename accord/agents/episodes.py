@@ -38,9 +38,10 @@ def cell_dir(out, layout: str, agent_label: str, partner: str, seat: int) -> Pat
     return Path(out) / safe_name(layout) / safe_name(agent_label) / f"{safe_name(partner)}-seat{seat}"
 
 
-def cell_settings(layout: str, agent: str, partner: str, seat: int, horizon: int, seed: int, bc_dir=None) -> dict:
+def cell_settings(layout: str, agent: str, partner: str, seat: int, horizon: int, seed: int, bc_dir=None,
+                  ppo_dir=None) -> dict:
     """The run.json settings every command writes for a cell (so `overcooked` and `baselines` share cells);
-    when BC plays, the weights file and its sha256."""
+    when BC or PPO plays, the weights file and its sha256."""
     settings = {"layout": layout, "agent": agent, "partner": partner, "seat": seat, "horizon": horizon, "seed": seed,
                 "protocol": "overcooked-2019 (ProAgent's setting)", "method": agent}
     if "bc" in (agent, partner):
@@ -50,6 +51,13 @@ def cell_settings(layout: str, agent: str, partner: str, seat: int, horizon: int
         weights = (Path(bc_dir) if bc_dir else default_bc_dir()) / f"bc_{layout}.pt"
         if weights.is_file():
             settings.update(bc_weights=str(weights), bc_sha256=sha256_file(weights))
+    if "ppo" in (agent, partner):
+        from accord.agents.ppo import default_ppo_dir
+        from accord.runs import sha256_file
+
+        checkpoint = (Path(ppo_dir) if ppo_dir else default_ppo_dir()) / layout / "checkpoint.pt"
+        if checkpoint.is_file():
+            settings.update(ppo_checkpoint=str(checkpoint), ppo_sha256=sha256_file(checkpoint))
     return settings
 
 

@@ -3,7 +3,8 @@
 Each run folder holds run.json (settings) and curve.jsonl (one evaluation per line: env_steps, success,
 team_return). Runs are grouped by (env, credit); the band is the 95% bootstrap interval of the mean over
 seeds at each evaluation (accord.stats.bootstrap_ci), the table gives the final evaluation and the mean
-over all evaluations (area under the curve), each with its interval over seeds.
+over all evaluations (area under the curve), each with its interval over seeds, and for learned credit
+the median over evaluations and seeds of `reward_r2` (the reward model's R² on fresh episodes).
 
     runs = load_runs(["runs/ab"])              # every folder below that holds run.json
     rows = final_table(runs)
@@ -56,7 +57,9 @@ def final_table(runs: dict) -> list[dict]:
             area = [np.mean([r[metric] for r in s["curve"][:n]]) for s in seeds]
             mean, low, high = bootstrap_ci(final)
             amean, alow, ahigh = bootstrap_ci(area)
+            fits = [r["reward_r2"] for s in seeds for r in s["curve"][:n] if r.get("reward_r2") is not None]
             rows.append({"env": env, "credit": credit, "metric": metric, "seeds": len(seeds),
+                         "reward_r2": float(np.median(fits)) if fits else None,
                          "env_steps": seeds[0]["curve"][n - 1]["env_steps"], "final": mean, "final_low": low,
                          "final_high": high, "auc": amean, "auc_low": alow, "auc_high": ahigh,
                          "per_seed": final})
@@ -64,12 +67,13 @@ def final_table(runs: dict) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = ["| env | credit | metric | seeds | env steps | final (95% CI) | mean over curve (95% CI) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| env | credit | metric | seeds | env steps | final (95% CI) | mean over curve (95% CI) | "
+             "reward-model R² (median) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        fit = "—" if r.get("reward_r2") is None else f"{r['reward_r2']:.2f}"
         lines.append(f"| {r['env']} | {r['credit']} | {r['metric']} | {r['seeds']} | {r['env_steps']} | "
                      f"{r['final']:.3f} [{r['final_low']:.3f}, {r['final_high']:.3f}] | "
-                     f"{r['auc']:.3f} [{r['auc_low']:.3f}, {r['auc_high']:.3f}] |")
+                     f"{r['auc']:.3f} [{r['auc_low']:.3f}, {r['auc_high']:.3f}] | {fit} |")
     return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     train.add_argument("--eval-episodes", type=positive_int, default=None,
                        help="episodes per evaluation (default 50, as the paper)")
     train.add_argument("--reward-updates", type=positive_int, default=None,
-                       help="reward-model updates per PPO iteration (default: the scale's, 50 paper / 4 cpu)")
+                       help="reward-model updates per PPO iteration (default: the scale's, 50 paper / 10 cpu)")
     train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     train.set_defaults(func=run_train)
     report = sub.add_parser("report", help="curves with bands over seeds (PNG) and a final table with intervals")

@@ -410,3 +410,21 @@ def test_cli_train_and_report(tmp_path, capsys):
     # resuming with other settings is refused with one line
     assert main(["marl", "train", "--env", "alice-bob", "--credit", "uniform", "--scale", "cpu", "--steps", "900",
                  "--out", str(tmp_path / "uniform")]) == 2
+
+
+def test_report_differences_against_stas():
+    """The difference of final means and an interval that holds it; separated groups exclude 0, a group
+    against itself straddles it."""
+    from accord.marl.report import differences
+
+    def seeds(values):
+        return [{"seed": k, "curve": [{"env_steps": 0, "success": 0.0}, {"env_steps": 9, "success": v}]}
+                for k, v in enumerate(values)]
+
+    runs = {("alice-bob", "stas"): seeds([0.6, 0.7, 0.8]), ("alice-bob", "episodic"): seeds([0.1, 0.2, 0.3]),
+            ("alice-bob", "uniform"): seeds([0.8, 0.6, 0.7])}
+    rows = {r["credit"]: r for r in differences(runs)}
+    assert set(rows) == {"episodic", "uniform"}
+    assert rows["episodic"]["difference"] == pytest.approx(0.5) and rows["episodic"]["low"] > 0
+    assert rows["episodic"]["low"] <= 0.5 <= rows["episodic"]["high"]
+    assert rows["uniform"]["difference"] == pytest.approx(0.0) and rows["uniform"]["low"] < 0 < rows["uniform"]["high"]

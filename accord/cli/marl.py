@@ -74,7 +74,7 @@ def run_train(args) -> int:
 
 
 def run_report(args) -> int:
-    from accord.marl.report import final_table, format_table, load_runs, plot_curves
+    from accord.marl.report import differences, final_table, format_differences, format_table, load_runs, plot_curves
 
     runs = load_runs(args.runs)
     out = Path(args.out or args.runs[0])
@@ -82,6 +82,9 @@ def run_report(args) -> int:
         raise AccordError(f"{out} is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     table = format_table(final_table(runs))
+    contrasts = differences(runs)
+    if contrasts:
+        table += "\n\n" + format_differences(contrasts)
     plot_curves(runs, out / "curves.png")
     (out / "report.md").write_text(table + "\n")
     print(table)

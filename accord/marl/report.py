@@ -77,6 +77,37 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def differences(runs: dict, reference: str = "stas", resamples: int = 2000, seed: int = 0) -> list[dict]:
+    """Final value of `reference` minus each other credit's, per env on its first metric, with a 95%
+    percentile-bootstrap interval (the seeds of each credit resampled independently)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for env in sorted({env for env, _ in runs}):
+        if (env, reference) not in runs:
+            continue
+        metric = METRICS[env][0]
+        finals = {credit: np.array([s["curve"][min(len(x["curve"]) for x in seeds) - 1][metric] for s in seeds])
+                  for (run_env, credit), seeds in runs.items() if run_env == env}
+        ours = finals[reference]
+        for credit, theirs in finals.items():
+            if credit == reference:
+                continue
+            draws = (ours[rng.integers(0, len(ours), (resamples, len(ours)))].mean(axis=1)
+                     - theirs[rng.integers(0, len(theirs), (resamples, len(theirs)))].mean(axis=1))
+            low, high = np.percentile(draws, [2.5, 97.5])
+            rows.append({"env": env, "metric": metric, "credit": credit, "difference": float(ours.mean() - theirs.mean()),
+                         "low": float(low), "high": float(high), "seeds": (len(ours), len(theirs))})
+    return rows
+
+
+def format_differences(rows: list[dict], reference: str = "stas") -> str:
+    lines = [f"| env | metric | {reference} minus | final difference (95% CI) | seeds |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['env']} | {r['metric']} | {r['credit']} | {r['difference']:.3f} "
+                     f"[{r['low']:.3f}, {r['high']:.3f}] | {r['seeds'][0]} vs {r['seeds'][1]} |")
+    return "\n".join(lines)
+
+
 def plot_curves(runs: dict, path) -> None:
     import matplotlib
 

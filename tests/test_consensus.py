@@ -383,3 +383,13 @@ def test_build_tasks_cli_rejects_or_skips_a_bad_record(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     rebuilt = load_tasks(tmp_path / "built", 2)
     assert len(rebuilt) == len(cdata.build_tasks(load_topics(SAMPLE_DIR), 2, seed=0))
+
+
+def test_data_folder_is_recorded_absolute(tmp_path, monkeypatch):
+    """A run started with a relative --data and resumed with the absolute path (or from another folder)
+    records the same folder, so the resume is not refused as "other settings"."""
+    from accord.consensus.data import SAMPLE_DIR, resolve_data_dir
+
+    monkeypatch.chdir(SAMPLE_DIR.parent)
+    relative = resolve_data_dir(SAMPLE_DIR.name)
+    assert relative.is_absolute() and relative == resolve_data_dir(str(SAMPLE_DIR.resolve()))

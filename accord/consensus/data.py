@@ -73,7 +73,7 @@ class Task:
 def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     """--data, else $ACCORD_EUROCON, else the shipped sample."""
     chosen = path or os.environ.get(ENV_VAR) or SAMPLE_DIR
-    root = Path(chosen).expanduser()
+    root = Path(chosen).expanduser().resolve()  # recorded absolute, so a resume from another folder matches
     if not root.is_dir():
         raise AccordError(f"EuroCon data folder not found: {root}")
     if not (root / "tasks").is_dir() and not (root / "topics").is_dir():

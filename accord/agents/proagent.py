@@ -92,8 +92,11 @@ class ProAgent:
 
     name = "proagent"
 
-    def __init__(self, lm, config: ProAgentConfig | None = None):
+    def __init__(self, lm, config: ProAgentConfig | None = None, explainer_lm=None):
+        """explainer_lm: the model that explains failures (default `lm`); a second instance of the same model
+        keeps its own prompt cache, so explanations do not evict the planner's kept instructions."""
         self.lm = lm
+        self.explainer_lm = explainer_lm or lm
         self.config = config or ProAgentConfig()
         self.seat = None
 
@@ -167,7 +170,7 @@ class ProAgent:
     def explain(self, state, skill: str, reason: str) -> str:
         if self.config.explainer == "model":
             question = failure_question(self.scene(state), self.seat, skill)
-            text = explain_failure(self.lm, self.explainer_system, question, self.config.max_new_tokens)
+            text = explain_failure(self.explainer_lm, self.explainer_system, question, self.config.max_new_tokens)
             self.stats["model_calls"] += 1
         else:
             text = f"<Player {self.seat}> failed at {skill}: {reason}."

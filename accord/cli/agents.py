@@ -171,9 +171,13 @@ def run_overcooked(args) -> int:
                                 counters=args.counters, wait_moves=args.wait_moves,
                                 choice_options=args.choice_options)
         lm = load_model(args.planner, backend=args.backend, device=args.device, dtype=args.dtype)
-        if hasattr(lm, "keep_prefix"):
-            lm.keep_prefix = True  # llama.cpp: keep the instructions' KV between decisions
-        agent = ProAgent(lm, config)
+        explainer_lm = None
+        if hasattr(lm, "keep_prefix"):  # llama.cpp: keep the instructions' KV between decisions
+            lm.keep_prefix = True
+            if config.explainer == "model":  # a second instance (mmap shares the weights) keeps the explainer's
+                explainer_lm = load_model(args.planner, backend=args.backend, device=args.device, dtype=args.dtype)
+                explainer_lm.keep_prefix = True
+        agent = ProAgent(lm, config, explainer_lm)
         agent.reset(mdp, args.seat)
         variant = "".join(suffix for on, suffix in ((args.belief, "-belief"), (args.choice_options == "valid", "-valid"),
                                                       (args.explainer == "checks", "-checks")) if on)

@@ -43,7 +43,9 @@ def test_choice_planner_plays_a_short_game_with_the_real_model(qwen):
         del qwen._decode
     stats = agent.episode_stats()
     assert result["steps"] == 12 and stats["unparsed"] == 0
-    assert stats["model_calls"] == stats["decisions"] + stats["replans"] >= 1
+    calls = stats["model_calls"]
+    assert calls == sum(len(d["plans"]) for d in agent.decisions) >= 1  # one call per plan, none per step
     assert all(plan["skill"] in SKILLS for d in agent.decisions for plan in d["plans"])
     instructions = counted[0]  # the first decode of the first call evaluates the whole instructions
-    assert sum(n >= instructions for n in counted) <= 2  # later calls evaluate only the scene (a resized context once)
+    if calls >= 2:  # later calls evaluate the scene only (without the kept prefix each would cost > instructions)
+        assert sum(counted) < calls * instructions

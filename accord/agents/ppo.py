@@ -33,6 +33,7 @@ from torch import nn
 from accord.agents.features import feature_size, state_features
 from accord.agents.overcooked_env import ACTION_NAMES, AGENTS, HORIZON, LAYOUTS, OvercookedParallelEnv
 from accord.errors import AccordError
+from accord.marl.ppo import gae as padded_gae
 from accord.runs import ResultStore, write_run_metadata
 
 
@@ -97,14 +98,12 @@ def observe(envs) -> np.ndarray:
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
-    """Generalised advantage estimates over time (axis 0) of one episode that ends after the last step."""
-    advantages = np.zeros_like(rewards)
-    running = np.zeros_like(rewards[0])
-    for t in reversed(range(len(rewards))):
-        next_value = values[t + 1] if t + 1 < len(rewards) else 0.0
-        running = rewards[t] + gamma * next_value - values[t] + gamma * lam * running
-        advantages[t] = running
-    return advantages
+    """Generalised advantage estimates over time (axis 0) of one episode that ends after the last step:
+    accord.marl.ppo.gae (per row, episodes of given lengths) with every row running the whole horizon."""
+    horizon = len(rewards)
+    rows = lambda x: np.moveaxis(np.asarray(x), 0, -1).reshape(-1, 1, horizon)  # noqa: E731
+    advantages, _ = padded_gae(rows(rewards), rows(values), np.full(rows(rewards).shape[0], horizon), gamma, lam)
+    return np.moveaxis(advantages.reshape(*np.shape(rewards)[1:], horizon), -1, 0)
 
 
 def default_ppo_dir() -> Path:

@@ -143,7 +143,7 @@ def gae(rewards, values, lengths, gamma: float, lam: float):
     """Per agent, per step: (advantages, returns), both (B, N, T) and zero after each episode's end."""
     B, N, T = rewards.shape
     advantages = np.zeros_like(rewards)
-    running = np.zeros((B, N), np.float32)
+    running = np.zeros((B, N), rewards.dtype)
     for t in reversed(range(T)):
         inside = (t < lengths)[:, None]
         next_value = values[:, :, t + 1] * (t + 1 < lengths)[:, None] if t + 1 < T else 0.0

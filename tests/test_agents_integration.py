@@ -11,6 +11,7 @@ from accord.agents.partners import GreedyPolicy, play_episodes  # noqa: E402
 from accord.agents.proagent import ProAgent, ProAgentConfig  # noqa: E402
 from accord.agents.prompts import SKILLS  # noqa: E402
 from accord.errors import AccordError  # noqa: E402
+from test_llamacpp_keep_prefix import counting  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +30,7 @@ def qwen():
 
 def test_choice_planner_plays_a_short_game_with_the_real_model(qwen):
     agent = ProAgent(qwen, ProAgentConfig(layout="cramped_room", planner_mode="choice", explainer="checks"))
-    counted = []
-    original = qwen._decode
-
-    def decode(tokens, positions, seq_ids, outputs):
-        counted.append(len(tokens))
-        return original(tokens, positions, seq_ids, outputs)
-
-    qwen._decode = decode
+    counted = counting(qwen)  # tokens per llama_decode (an instance attribute, removed below)
     try:
         [result] = play_episodes("cramped_room", agent, GreedyPolicy(), episodes=1, horizon=12)
     finally:

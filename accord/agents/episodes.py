@@ -7,6 +7,7 @@ command resumes where it stopped:
     <out>/<layout>/<agent label>/<partner>-seat<k>/run.json        settings, prompts, versions
                                                    results.jsonl   one row per finished episode
                                                    decisions/ep<k>.json   ProAgent's plans per decision
+                                                   checkpoints/ep<k>.pkl  a running episode's state
 
     cell = cell_dir("runs/oc", "cramped_room", "proagent-choice-qwen2.5-coder-1.5b", "greedy", 0)
     run_cell(cell, "cramped_room", agent, partner, seat=0, episodes=5, seed=0)
@@ -22,7 +23,7 @@ import re
 from pathlib import Path
 
 from accord.agents.overcooked_env import HORIZON
-from accord.agents.partners import play_episodes
+from accord.agents.partners import play_episode
 from accord.runs import ResultStore
 
 AGENT_STATS = ("decisions", "model_calls", "replans", "fallbacks", "unparsed", "belief_mismatches")
@@ -65,20 +66,38 @@ def episode_key(k: int) -> str:
     return f"ep{k}"
 
 
+class Stopped(Exception):
+    """run_cell stopped mid-episode on `should_stop` (the episode's state is saved; rerun to continue)."""
+
+
+def checkpoint_path(cell, k: int) -> Path:
+    return Path(cell) / "checkpoints" / f"{episode_key(k)}.pkl"
+
+
 def run_cell(cell: Path, layout: str, agent, partner, seat: int, episodes: int, seed: int = 0,
-             horizon: int = HORIZON, labels: dict | None = None, on_step=None, on_episode=None) -> list[dict]:
+             horizon: int = HORIZON, labels: dict | None = None, on_step=None, on_episode=None,
+             checkpoint_every: int = 0, should_stop=None) -> list[dict]:
     """Play the episodes of one cell that are not yet in cell/results.jsonl; returns every row of the cell.
 
     agent / partner: policies (partners.py interface); the agent sits in `seat`. labels: fields copied into
     every row (layout, agent, partner names). on_step(k, t, state): after every step of episode k;
-    on_episode(row): after each episode."""
+    on_episode(row): after each episode. checkpoint_every: save the running episode's state to
+    cell/checkpoints/ep<k>.pkl every that many skill decisions (0: never), so a rerun continues a killed
+    episode from its last save (checkpoint.py); should_stop(): checked after each step, when true the
+    state is saved and `Stopped` raised."""
     store = ResultStore(Path(cell) / "results.jsonl")
     for k in range(episodes):
+        saved = checkpoint_path(cell, k)
         if episode_key(k) in store.done:
+            saved.unlink(missing_ok=True)  # a kill between storing the row and deleting the checkpoint
             continue
         players = (agent, partner) if seat == 0 else (partner, agent)
         step = (lambda t, state, *rest: on_step(k, t, state)) if on_step is not None else None
-        result = play_episodes(layout, *players, episodes=1, seed=seed + 2 * k, horizon=horizon, on_step=step)[0]
+        result = play_episode(layout, *players, seed=seed + 2 * k, horizon=horizon, on_step=step,
+                              checkpoint=saved,
+                              checkpoint_every=checkpoint_every, should_stop=should_stop)
+        if result is None:
+            raise Stopped(f"stopped in episode {k} of {cell}; its state is saved in {saved}")
         stats = agent.episode_stats() if hasattr(agent, "episode_stats") else {}
         row = {"key": episode_key(k), "episode": k, "seed": seed + 2 * k, "seat": seat, **(labels or {}),
                "return": result["return"], "soups": result["soups"], "steps": result["steps"],
@@ -88,6 +107,7 @@ def run_cell(cell: Path, layout: str, agent, partner, seat: int, episodes: int, 
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{episode_key(k)}.json").write_text(json.dumps(agent.decisions, indent=1))
         store.append(row)
+        saved.unlink(missing_ok=True)
         if on_episode is not None:
             on_episode(row)
     return store.records

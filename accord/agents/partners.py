@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from accord.agents.checkpoint import load_checkpoint, policy_state, restore_policy, save_checkpoint
 from accord.agents.controller import SkillController
 from accord.agents.overcooked_env import ACTION_NAMES, HORIZON, STAY, OvercookedParallelEnv
 from accord.agents.skills import (
@@ -133,19 +134,55 @@ def play_episodes(layout: str, policy_0, policy_1, episodes: int = 1, seed: int 
     reward)` is called after every joint step. Returns one dict per episode: return (sparse, 20 per soup),
     soups, steps, seconds.
     """
-    env = OvercookedParallelEnv(layout, horizon=horizon)
-    results = []
-    for k in range(episodes):
-        start = time.perf_counter()
-        env.reset(seed=seed + k)
-        policy_0.reset(env.mdp, 0, seed + 2 * k)
-        policy_1.reset(env.mdp, 1, seed + 2 * k + 1)
-        while env.agents:
-            state = env.state
-            actions = {"player_0": policy_0.act(state), "player_1": policy_1.act(state)}
-            _, rewards, _, _, _ = env.step(actions)
-            if on_step is not None:
-                on_step(env.t, env.state, actions, rewards["player_0"])
-        results.append({"return": env.episode_return, "soups": env.soups, "steps": env.t,
-                        "seconds": time.perf_counter() - start})
-    return results
+    return [play_episode(layout, policy_0, policy_1, seed + 2 * k, horizon, on_step) for k in range(episodes)]
+
+
+def decisions_taken(policies) -> int:
+    """Skill decisions the policies took so far this episode (those that count them: ProAgent's stats)."""
+    return sum(getattr(p, "stats", {}).get("decisions", 0) for p in policies)
+
+
+def play_episode(layout: str, policy_0, policy_1, seed: int = 0, horizon: int = HORIZON, on_step=None,
+                 checkpoint=None, checkpoint_every: int = 0, should_stop=None) -> dict | None:
+    """One episode, policies reset with seeds `seed` (player_0) and `seed + 1` (player_1); its result dict.
+
+    checkpoint: a file (checkpoint.py). When it exists the episode continues from it instead of starting;
+    the state is saved there every `checkpoint_every` skill decisions (`decisions_taken`; 0: never) and
+    when `should_stop()` turns true after a step, which returns None (call again to continue). The caller
+    deletes the file once it has stored the result. `seconds` adds the time played before each resume
+    (not the steps a kill lost after the last save, which the rerun plays again)."""
+    policies = (policy_0, policy_1)
+    episode = {"layout": layout, "seed": seed, "horizon": horizon}
+    saved = load_checkpoint(checkpoint, episode) if checkpoint is not None else None
+    if saved is not None:
+        env, played = saved["env"], saved["seconds"]
+        for policy, state in zip(policies, saved["policies"]):
+            restore_policy(policy, state)
+    else:
+        env, played = OvercookedParallelEnv(layout, horizon=horizon), 0.0
+        env.reset(seed=seed)
+        policy_0.reset(env.mdp, 0, seed)
+        policy_1.reset(env.mdp, 1, seed + 1)
+    start = time.perf_counter()
+
+    def save():
+        save_checkpoint(checkpoint, {**episode, "t": env.t, "seconds": played + time.perf_counter() - start,
+                                     "env": env, "policies": [policy_state(p) for p in policies]})
+
+    last_saved = decisions_taken(policies)
+    while env.agents:
+        state = env.state
+        actions = {"player_0": policy_0.act(state), "player_1": policy_1.act(state)}
+        _, rewards, _, _, _ = env.step(actions)
+        if on_step is not None:
+            on_step(env.t, env.state, actions, rewards["player_0"])
+        if checkpoint is None or not env.agents:
+            continue
+        if should_stop is not None and should_stop():
+            save()
+            return None
+        if checkpoint_every and decisions_taken(policies) - last_saved >= checkpoint_every:
+            save()
+            last_saved = decisions_taken(policies)
+    return {"return": env.episode_return, "soups": env.soups, "steps": env.t,
+            "seconds": played + time.perf_counter() - start}

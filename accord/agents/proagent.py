@@ -106,12 +106,7 @@ class ProAgent:
         self.mdp, self.seat = mdp, player_index
         self.system = planner_system(config.layout, player_index, cook_time=COOK_TIME, with_intention=config.belief)
         self.explainer_system = explainer_system(player_index)
-        if config.planner_mode == "choice":
-            self.planner = ChoicePlanner(self.lm, self.system, player_index, seat_skills(config.layout, player_index),
-                                         with_intention=config.belief)
-        else:
-            self.planner = FreeTextPlanner(self.lm, self.system, player_index, config.max_new_tokens,
-                                           with_intention=config.belief)
+        self.planner = self.make_planner()
         self.controller = SkillController(mdp, player_index, seed=seed)
         self.rng = np.random.default_rng(seed)
         self.memory = Memory(config.memory_k)
@@ -119,6 +114,16 @@ class ProAgent:
         self.previous = None
         self.decisions: list[dict] = []
         self.stats = {"decisions": 0, "model_calls": 0, "replans": 0, "fallbacks": 0, "unparsed": 0}
+
+    def make_planner(self):
+        config, seat = self.config, self.seat
+        if config.planner_mode == "choice":
+            return ChoicePlanner(self.lm, self.system, seat, seat_skills(config.layout, seat), with_intention=config.belief)
+        return FreeTextPlanner(self.lm, self.system, seat, config.max_new_tokens, with_intention=config.belief)
+
+    def restored(self) -> None:
+        """After a mid-episode checkpoint was put back (checkpoint.py, which leaves the models out)."""
+        self.planner = self.make_planner()
 
     def prompts(self) -> dict:
         """The instructions this agent sends (for run.json)."""

@@ -5,11 +5,15 @@ metadata (model, method, hyper-parameters, seed, versions, data hash) written ne
     todo = [item for item in items if item_key(item) not in store.done]
     store.append({"key": ..., ...})          # flushed and fsynced: a kill loses at most the line in flight
 
+Appends and loads take an exclusive file lock, so several processes (e.g. `--shard 1/2` and `--shard 2/2`)
+can share one store.
+
 A line cut short by a crash is dropped when the store is reopened, so a rerun repeats only that item.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -62,7 +66,12 @@ class ResultStore:
         self.done = {record.get(key_field) for record in self.records}
 
     def _load(self):
-        raw = self.path.read_bytes()
+        with open(self.path, "r+b") as handle:  # under the writers' lock: a shard mid-append is not cut
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._load_locked(handle)
+
+    def _load_locked(self, handle):
+        raw = handle.read()
         good_until = 0
         for line in raw.splitlines(keepends=True):
             if not line.endswith(b"\n"):
@@ -75,12 +84,12 @@ class ResultStore:
                 raise AccordError(f"{self.path}: corrupt line {len(self.records) + 1}; fix or remove it") from None
             good_until += len(line)
         if good_until != len(raw):
-            with open(self.path, "r+b") as handle:
-                handle.truncate(good_until)
+            handle.truncate(good_until)
 
     def append(self, record: dict) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with open(self.path, "a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # several processes (shards) may append to one store
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())

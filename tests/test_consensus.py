@@ -277,6 +277,25 @@ def test_run_resume_after_crash_repeats_nothing(tiny_lm, tmp_path, short_data):
     assert summary["records"] == 6
 
 
+def test_shards_fill_one_folder_like_one_process(tiny_lm, tmp_path, short_data):
+    """Two shards (as two processes would run them) share one folder; together they hold exactly the
+    records of an unsharded run, each once, and run.json is the same for all."""
+    out = tmp_path / "sharded"
+    config = dict(limit=3, goals=["veto", "rawlsian"], method="pref")
+    second = run_consensus(small_config(short_data, shard=(2, 2), **config), out, tiny_lm, progress=False)
+    assert len(second.records) == 2 * 1 * 2  # the 2nd of 3 tasks, for 2 and 4 parties, 2 goals
+    first = run_consensus(small_config(short_data, shard=(1, 2), **config), out, tiny_lm, progress=False)
+    fresh = run_consensus(small_config(short_data, **config), tmp_path / "fresh", tiny_lm, progress=False)
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["key"] for r in lines) == sorted(r["key"] for r in fresh.records)
+    assert len(lines) == 2 * 3 * 2
+    by_key = {r["key"]: r["draft"] for r in fresh.records}
+    assert all(r["draft"] == by_key[r["key"]] for r in lines)
+    assert len(first.records) == len(lines)  # the second process's rows are read on opening
+    with pytest.raises(AccordError, match="shard"):
+        small_config(short_data, shard=(3, 2))
+
+
 class ConstantJudge:
     """A judge whose digit log-probabilities put almost all mass on one digit."""
     name, backend = "constant", "test"

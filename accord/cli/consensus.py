@@ -21,6 +21,17 @@ from pathlib import Path
 from accord.errors import AccordError
 
 
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"K/N" -> (K, N) with 1 <= K <= N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 1/2), got {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return index, count
+
 def parse_parties(text: str) -> list[int]:
     from accord.consensus.data import PARTY_COUNTS
 
@@ -69,6 +80,9 @@ def register(subparsers) -> None:
                      help="draft length cap (default: the protocol's, 512 for paper, 120 for accord)")
     run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     run.add_argument("--batch-size", type=positive_int, default=16, help="drafts decoded together (default 16)")
+    run.add_argument("--shard", type=parse_shard, default=(1, 1), metavar="K/N",
+                     help="run every N-th task from the K-th, so N processes (one per core) can fill one --out "
+                          "folder together (default 1/1: all tasks)")
     run.add_argument("--one-shot", action=argparse.BooleanOptionalAction, default=None,
                      help="show the adopted resolution of another record of the same topic as an example "
                           "(default: the protocol's, on for paper)")
@@ -139,7 +153,7 @@ def run_command(args) -> int:
                        max_new_tokens=args.max_new_tokens,
                        temperature=args.temperature, batch_size=args.batch_size, one_shot=args.one_shot,
                        candidates=args.candidates, select_rule=args.select,
-                       skip_invalid=args.skip_invalid, from_topics=args.from_topics)
+                       skip_invalid=args.skip_invalid, from_topics=args.from_topics, shard=args.shard)
     root = resolve_data_dir(config.data)
     out = args.out or str(Path("runs") / "consensus" / "-".join([
         _slug(str(root)), "p" + "+".join(map(str, config.parties)),

@@ -70,6 +70,9 @@ class RunConfig:
     """With candidates > 1: auto (a rule matched to the goal) or a rule of accord.consensus.selection.RULES."""
     skip_invalid: bool = False
     from_topics: bool = False
+    shard: tuple[int, int] = (1, 1)
+    """(K, N): run only every N-th task, starting at the K-th (1-based), so N processes can share one run
+    folder; results do not depend on it, so it is not a recorded setting."""
 
     def __post_init__(self):
         protocol = get_protocol(self.protocol)
@@ -91,6 +94,9 @@ class RunConfig:
             raise AccordError(f"candidates must be >= 1, and > 1 needs a temperature > 0 (got {self.candidates}, "
                               f"temperature {self.temperature})")
         check_rule(self.select_rule)
+        index, count = self.shard
+        if not 1 <= index <= count:
+            raise AccordError(f"shard must be K/N with 1 <= K <= N, got {index}/{count}")
 
 
 def item_key(task: Task, goal: str) -> str:
@@ -129,6 +135,7 @@ def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: L
                                        seed=config.seed)),
     )
     settings.pop("batch_size")  # results do not depend on it: each draft samples from its own seeded generator
+    settings.pop("shard")  # which process ran a task does not change its result
     if config.candidates == 1:  # single drafts: run.json as before selection existed (old runs still resume)
         settings.pop("candidates")
         settings.pop("select_rule")
@@ -172,15 +179,17 @@ def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel
     write_run_metadata(out_dir, run_settings(config, root, drafter, judge))
     store = ResultStore(Path(out_dir) / RESULTS)
     todo = []
+    index, count = config.shard
     for k, (tasks, pool) in chosen.items():
-        for task in tasks:
+        for task in tasks[index - 1::count]:
             for goal in config.goals:
                 if item_key(task, goal) not in store.done:
                     todo.append((task, goal, pool))
-    total = sum(len(tasks) for tasks, _ in chosen.values()) * len(config.goals)
+    total = sum(len(tasks[index - 1::count]) for tasks, _ in chosen.values()) * len(config.goals)
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=total - len(todo), desc="consensus", unit="draft", disable=not progress,
+    label = "consensus" if count == 1 else f"consensus {index}/{count}"
+    bar = tqdm(total=total, initial=total - len(todo), desc=label, unit="draft", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed)
     appended = 0

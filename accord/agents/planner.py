@@ -89,6 +89,24 @@ def split_chat(lm, system: str, user: str) -> tuple[str, str]:
     return full[:at], full[at:]
 
 
+def scene_prefix(lm, prompts: list[str], user: str) -> str:
+    """The head every prompt shares up to the end of the user text (instructions, layout, scene; the
+    questions and options follow it), for llama.cpp (which evaluates a prefix once per call and, with
+    `keep_prefix`, keeps its KV): the scene is then evaluated once for both questions, and the next decision evaluates
+    only what follows the head it shares with this one (the instructions, the layout line, "Scene ").
+    "" for other backends or when the head would not tokenize as it does inside the whole prompt."""
+    if not hasattr(lm, "keep_prefix") or not hasattr(lm, "tokenize"):
+        return ""
+    full = prompts[0]
+    at = full.rfind(user + "\n\n")
+    if at < 0:
+        return ""
+    head = full[:at + len(user) + 2]
+    if not all(p.startswith(head) for p in prompts):
+        return ""
+    return head if lm.tokenize(head) + lm.tokenize(full[len(head):]) == lm.tokenize(full) else ""
+
+
 class FreeTextPlanner:
     """The paper's planner: free-text analysis, then a parsed plan (and intention)."""
 
@@ -137,8 +155,8 @@ class ChoicePlanner:
         """The most probable skill; `allowed` (an accord option) offers only those skills (in their order)."""
         skills = tuple(s for s in self.skills if allowed is None or s in allowed) or self.skills
         asked, letters = self.questions(user, skills)
-        prefix, _ = split_chat(self.lm, self.system, user)
         prompts = [self.lm.chat_prompt(q, system=self.system) for q in asked]
+        prefix = scene_prefix(self.lm, prompts, user) or split_chat(self.lm, self.system, user)[0]
         all_letters = list(string.ascii_uppercase[:max(len(skills), len(SKILLS) if self.with_intention else 0)])
         if prefix and all(p.startswith(prefix) for p in prompts):
             logprobs = self.lm.choice_logprobs([p[len(prefix):] for p in prompts], all_letters, prefix=prefix)

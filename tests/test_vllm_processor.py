@@ -121,7 +121,9 @@ def test_client_names_the_method_from_the_local_combiner():
 class FakeVLLM:
     """/tokenize (one token per character, id = code point) and /v1/completions answering logprob_token_ids
     with log p(id) = -id/100 and pair calls like a vLLM server WITHOUT accord's processor (the rows decode
-    independently: different tokens, stop_reason None)."""
+    independently: different tokens, stop_reason None), or, with `processor`, like one running it: rows whose
+    prompt matches neither fingerprint, and the first `out_of_step` pair calls, come back failed (stop
+    reason 7, the broken-pair token)."""
 
     def __init__(self):
         import json
@@ -130,6 +132,7 @@ class FakeVLLM:
 
         self.requests = []
         self.processor = False  # True: answer pair calls like a server running accord's processor
+        self.out_of_step = 0  # pair calls still to answer as decoded out of step
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,10 +145,16 @@ class FakeVLLM:
                 if self.path == "/tokenize":
                     answer = {"tokens": [ord(c) for c in payload["prompt"]]}
                 elif "vllm_xargs" in payload and server.processor:
-                    lone = len(payload["prompt"]) == 1  # the probe: a lone row is failed with the broken token
-                    answer = {"choices": [{"index": i, "text": "" if lone else "ab", "token_ids": [7] if lone else [5, 6],
-                                           "finish_reason": "stop" if lone else "length",
-                                           "stop_reason": 7 if lone else None} for i in range(len(payload["prompt"]))]}
+                    xargs = payload["vllm_xargs"]
+                    prints = {xargs["accord_plain"], xargs["accord_pref"]}
+                    stray = any(fingerprint(prompt) not in prints for prompt in payload["prompt"])
+                    failed = stray or server.out_of_step > 0
+                    server.out_of_step -= 0 if stray else 1
+                    answer = {"choices": [{"index": i, "text": "" if failed else "ab",
+                                           "token_ids": [7] if failed else [5, 6],
+                                           "finish_reason": "stop" if failed else "length",
+                                           "stop_reason": 7 if failed else None}
+                                          for i in range(len(payload["prompt"]))]}
                 elif "vllm_xargs" in payload:
                     answer = {"choices": [{"index": i, "text": f"row{i}", "token_ids": [i], "finish_reason": "length",
                                            "stop_reason": None} for i in range(len(payload["prompt"]))]}
@@ -198,7 +207,8 @@ def test_a_server_without_the_processor_is_refused(fake_vllm):
     with pytest.raises(AccordError, match="does not run accord's two-stream logits processor"):
         lm.generate_two_streams(["p"], ["q"], combiner(config), SamplingConfig(max_new_tokens=4))
     probe = [p for path, p, _ in fake_vllm.requests if path == "/v1/completions"][0]
-    assert len(probe["prompt"]) == 1 and probe["vllm_xargs"]["accord_method"] == "amulet"
+    assert len(probe["prompt"]) == 2 and probe["vllm_xargs"]["accord_method"] == "amulet"
+    assert probe["vllm_xargs"]["accord_plain"] not in (fingerprint(row) for row in probe["prompt"])
     assert probe["stop_token_ids"] == [7] and probe["temperature"] == 0.0  # "\x07" is token 7 here
 
 
@@ -226,7 +236,8 @@ def test_pairs_are_pinned_to_data_parallel_ranks(fake_vllm):
     out = lm.generate_two_streams(["p1", "p2", "p3"], ["q1", "q2", "q3"],
                                   combiner(MethodConfig(method="la", preference="x")), SamplingConfig(max_new_tokens=2))
     assert [(g.text, g.token_ids, g.finish_reason) for g in out] == [("ab", [5, 6], "length")] * 3
-    pairs = [(p, h) for path, p, h in fake_vllm.requests if path == "/v1/completions" and len(p["prompt"]) == 2]
+    pairs = [(p, h) for path, p, h in fake_vllm.requests
+             if path == "/v1/completions" and p["vllm_xargs"]["accord_plain"] != "stray-plain"]  # not the probe
     assert [h.get("X-Data-Parallel-Rank") for _, h in pairs] == ["0", "1", "0"]  # HTTP headers ignore case
     assert pairs[1][0]["prompt"] == [[ord(c) for c in "p2"], [ord(c) for c in "q2"]]
     assert pairs[1][0]["vllm_xargs"]["accord_plain"] == fingerprint([ord(c) for c in "p2"])
@@ -252,3 +263,57 @@ def test_applying_twice_is_applying_once():
     apply_plan(tracker.plan(), once)
     twice = apply_plan(tracker.plan(), apply_plan(tracker.plan(), logits.clone()))
     assert torch.equal(once, twice)
+
+
+def test_a_pair_out_of_step_is_sent_again_a_bounded_number_of_times(fake_vllm):
+    from accord.lm.base import SamplingConfig
+    from accord.lm.openai_compat import OpenAICompatLM
+
+    fake_vllm.processor = True
+    comb, sampling = combiner(MethodConfig(method="amulet", preference="x")), SamplingConfig(max_new_tokens=2)
+    lm = OpenAICompatLM(fake_vllm.url, model="m", concurrency=1, pair_retries=2)
+    fake_vllm.out_of_step = 2  # the first question fails twice, then comes back in step
+    out = lm.generate_two_streams(["p1", "p2"], ["q1", "q2"], comb, sampling)
+    assert [g.text for g in out] == ["ab", "ab"] and lm.last_pair_attempts == [3, 1]
+    fake_vllm.out_of_step = 3  # more failures than retries: an error naming the pair scheduler, no answer
+    with pytest.raises(AccordError, match="out of step in 3 call.*--scheduler-cls accord.lm.vllm_scheduler"):
+        lm.generate_two_streams(["p1"], ["q1"], comb, sampling)
+    lm = OpenAICompatLM.from_spec(fake_vllm.url + "#m?pair_retries=0&concurrency=1")
+    fake_vllm.out_of_step = 1
+    with pytest.raises(AccordError, match="out of step in 1 call"):
+        lm.generate_two_streams(["p1"], ["q1"], comb, sampling)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Request:
+    def __init__(self, request_id, pair=None):
+        self.request_id = request_id
+        self.sampling_params = type("Params", (), {"extra_args": {"accord_pair": pair} if pair else None})()
+
+
+def test_pair_gate_lets_both_rows_in_together_and_a_lone_row_in_after_the_hold():
+    from accord.lm.vllm_scheduler import PairGate, pair_of
+
+    clock = Clock()
+    gate = PairGate(hold_seconds=5.0, clock=clock)
+    a1, b1, a2, b2, lone = (Request("a1", "A"), Request("b1", "B"), Request("a2", "A"), Request("b2", "B"),
+                            Request("z", "Z"))
+    assert [pair_of(r) for r in (a1, Request("x"))] == ["A", None]
+    assert gate.arrive("A", a1) == [] and gate.arrive("B", b1) == [] and gate.arrive("Z", lone) == []
+    assert gate.arrive("A", a2) == [a1, a2]  # the pair enters in one engine step, in arrival order
+    clock.now = 4.9
+    assert gate.expired() == [] and gate.arrive("B", b2) == [b1, b2]
+    clock.now = 5.0
+    assert gate.expired() == [lone] and gate.held == {}  # a lone row goes in alone: the processor fails it
+    gate.arrive("C", Request("c1", "C")), gate.arrive("D", Request("d1", "D"))
+    gate.drop({"c1"})  # aborted while held
+    assert list(gate.held) == ["D"]
+    gate.drop(None)
+    assert gate.held == {}

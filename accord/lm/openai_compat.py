@@ -24,8 +24,10 @@ backoff on connection errors, timeouts, 429 and 5xx, and a per-request timeout.
 - A shared ``prefix`` is simply prepended (servers with prompt caching reuse it themselves).
 - `generate_two_streams` (Linear Alignment, Amulet) runs inside a vLLM server that loaded accord's logits
   processor (accord.lm.vllm_processor; greedy only): one ``/v1/completions`` call per question with both
-  prompts as token ids, decoded in lock-step; a pair the server decoded out of step, or a server without the
-  processor, is an AccordError (never plain decoding in its place).
+  prompts as token ids, decoded in lock-step (accord.lm.vllm_scheduler lets both rows into the engine in one
+  step); a pair the server decoded out of step is sent again up to `pair_retries` times (the calls each
+  question took: `last_pair_attempts`), then it is an AccordError, as is a server without the processor
+  (never plain decoding in its place).
 - In chat mode, text after the assistant turn's start (a prefill) cannot be sent portably and is dropped.
 
 An API key is read from ``$ACCORD_API_KEY`` when set (sent as a Bearer token); nothing else is read.
@@ -60,7 +62,8 @@ MAX_LOGPROB_TOKEN_IDS = 128  # vLLM's limit on logprob_token_ids
 SERVER_METHODS = {"amulet_logits": "amulet", "amulet_logits_iterative": "amulet_iterative",
                   "linear_alignment_logits": "la"}
 SPEC_OPTIONS = {"api": str, "concurrency": int, "timeout": float, "retries": int, "choice_reading": str,
-                "data_parallel_size": int}
+                "data_parallel_size": int, "pair_retries": int}
+PAIR_SCHEDULER = "accord.lm.vllm_scheduler.PairScheduler"  # lets both rows of a pair into the engine at once
 BROKEN_PAIR_TEXT = "\x07"  # its token marks a pair decoded out of step (a control byte no answer needs)
 
 
@@ -70,7 +73,7 @@ class OpenAICompatLM:
     def __init__(self, base_url: str, model: str = "", api: str = "completions", concurrency: int = 4,
                  timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
                  chat_template: str = "chatml", api_key: str | None = None, choice_reading: str = "auto",
-                 data_parallel_size: int = 1):
+                 data_parallel_size: int = 1, pair_retries: int = 2):
         if api not in ("completions", "chat"):
             raise AccordError(f"api must be 'completions' or 'chat', got {api!r}")
         if choice_reading not in ("auto", "exact", "top_logprobs"):
@@ -95,6 +98,10 @@ class OpenAICompatLM:
         """vLLM data-parallel ranks behind the URL: each two-stream pair is pinned to one rank
         (X-data-parallel-rank, round robin), since the two rows of a pair must run in the same engine."""
         """"auto" until the first constrained choice; then "exact" (logprob_token_ids) or "top_logprobs"."""
+        self.pair_retries = max(0, int(pair_retries))
+        """Times a two-stream pair the server decoded out of step is sent again before it is an error."""
+        self.last_pair_attempts: list[int] = []
+        """Calls each question of the last generate_two_streams took (1 = in step at the first try)."""
         self._token_ids: dict[str, list[int]] = {}
         self._pair_processor_checked = False
 
@@ -263,13 +270,16 @@ class OpenAICompatLM:
 
         def one(indexed):
             row, (plain, pref) = indexed
-            first, second = self._pair_request(plain, pref, method, params, broken, sampling.max_new_tokens,
-                                               rank=row % self.data_parallel_size)
-            for choice in (first, second):
-                if choice.get("stop_reason") == broken:
-                    raise AccordError(f"the vLLM server decoded the two prompts of question {row} out of step "
-                                      "(a full batch, preemption or chunked prefill split the pair); that answer "
-                                      "is failed rather than decoded without its preference stream")
+            for attempt in range(1, self.pair_retries + 2):
+                first, second = self._pair_request(plain, pref, method, params, broken, sampling.max_new_tokens,
+                                                   rank=row % self.data_parallel_size)
+                if broken not in (first.get("stop_reason"), second.get("stop_reason")):
+                    break
+            else:
+                raise AccordError(f"the vLLM server decoded the two prompts of question {row} out of step in "
+                                  f"{attempt} call(s) (is it started with --scheduler-cls {PAIR_SCHEDULER}? "
+                                  "otherwise a full batch, preemption or chunked prefill split the pair); that "
+                                  "answer is failed rather than decoded without its preference stream")
             if first.get("token_ids") != second.get("token_ids"):
                 raise AccordError(f"the two rows of question {row} got different tokens: the server did not apply "
                                   "accord's two-stream processor to them")
@@ -280,18 +290,22 @@ class OpenAICompatLM:
             reason = "stop" if first.get("finish_reason") == "stop" else "length"
             if reason == "stop" and ids and first.get("stop_reason") is None:
                 ids = ids[:-1]  # the end-of-sequence token; local backends exclude it too
-            return Generation(text, ids, reason)
+            return Generation(text, ids, reason), attempt
 
-        return self._map(one, list(enumerate(zip(plain_prompts, pref_prompts))))
+        results = self._map(one, list(enumerate(zip(plain_prompts, pref_prompts))))
+        self.last_pair_attempts = [attempts for _, attempts in results]
+        return [generation for generation, _ in results]
 
     def _pair_request(self, plain: str, pref: str, method: str, params: dict, broken: int, max_tokens: int,
-                      prompts: list | None = None, rank: int = 0) -> tuple[dict, dict]:
-        """One /completions call decoding (plain, pref) as a pair; `prompts` overrides what is sent (tests)."""
+                      prompts: list | None = None, rank: int = 0, stray: bool = False) -> tuple[dict, dict]:
+        """One /completions call decoding (plain, pref) as a pair; `prompts` overrides what is sent, `stray`
+        sends fingerprints no prompt matches (tests, the processor probe)."""
         plain_ids, pref_ids = self.tokenize(plain), self.tokenize(pref)
+        prints = ("stray-plain", "stray-pref") if stray else (fingerprint(plain_ids), fingerprint(pref_ids))
         payload = {"prompt": prompts if prompts is not None else [plain_ids, pref_ids], "max_tokens": max_tokens,
                    "temperature": 0.0, "stop_token_ids": [broken], "return_token_ids": True,
-                   "vllm_xargs": {PAIR_KEY: uuid.uuid4().hex, "accord_plain": fingerprint(plain_ids),
-                                  "accord_pref": fingerprint(pref_ids), "accord_method": method,
+                   "vllm_xargs": {PAIR_KEY: uuid.uuid4().hex, "accord_plain": prints[0],
+                                  "accord_pref": prints[1], "accord_method": method,
                                   "accord_params": json.dumps(params, sort_keys=True),
                                   "accord_broken_token": broken}}
         if self.model:
@@ -310,16 +324,17 @@ class OpenAICompatLM:
         return ids[0]
 
     def _check_pair_processor(self, method: str, params: dict, broken: int) -> None:
-        """Once per server: a lone row claiming a pair must come back failed (stop_reason == the broken-pair
-        token); otherwise the server has not loaded accord's processor and would decode plain text."""
+        """Once per server: a pair whose rows match neither of its prompt fingerprints must come back failed
+        (stop_reason == the broken-pair token); otherwise the server has not loaded accord's processor and
+        would decode plain text. (Two rows, not one: accord's scheduler holds a lone row for seconds.)"""
         if self._pair_processor_checked:
             return
         probe = self.tokenize("Hi")
-        (choice,) = self._pair_request("Hi", "Hi", method, params, broken, 1, prompts=[probe])
-        if choice.get("stop_reason") != broken:
+        answer = self._pair_request("Hi", "Hi", method, params, broken, 1, prompts=[probe, probe], stray=True)
+        if any(choice.get("stop_reason") != broken for choice in answer):
             raise AccordError(f"{self.base_url} does not run accord's two-stream logits processor; start vLLM with "
                               "--logits-processors accord.lm.vllm_processor:TwoStreamProcessor "
-                              "(accord installed in the server's venv)")
+                              f"--scheduler-cls {PAIR_SCHEDULER} (accord installed in the server's venv)")
         self._pair_processor_checked = True
 
     # ---- constrained choice ----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ accord's live-server tests and benchmarks/serving.py.
 
 The server listens on 127.0.0.1 only, on a free port, with --enforce-eager (start-up ~35 s on 2 cores;
 without it the compile cache fails to reload and start-up takes ~90 s) and accord's two-stream logits
-processor. It is stopped by its process id (SIGTERM, then SIGKILL of its process group after 30 s).
+processor and pair scheduler (accord.lm.vllm_scheduler). It is stopped by its process id (SIGTERM, then
+SIGKILL of its process group after 30 s).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from accord.errors import AccordError
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 PROCESSOR = "accord.lm.vllm_processor:TwoStreamProcessor"
+SCHEDULER = "accord.lm.vllm_scheduler.PairScheduler"  # both rows of a pair enter the engine in one step
 MIN_FREE_GIB = 7.0  # a 0.5B model in bf16 with a 2 GiB KV cache takes about 6 GiB
 
 
@@ -78,13 +80,15 @@ class VLLMServer:
 
     def __init__(self, folder: Path, name: str = DEFAULT_MODEL, port: int | None = None, max_model_len: int = 2048,
                  kv_cache_gib: int = 2, start_timeout: float = 300.0, log_path: str | Path | None = None,
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), pair_scheduler: bool = True):
         self.folder, self.name = Path(folder), name
         self.port = port or free_port()
         self.max_model_len, self.kv_cache_gib = max_model_len, kv_cache_gib
         self.start_timeout = start_timeout
         self.log_path = Path(log_path or f"/tmp/accord-vllm-{self.port}.log")
         self.extra_args = tuple(extra_args)
+        self.pair_scheduler = pair_scheduler
+        """False: vLLM's own scheduler (to measure how often pairs fall out of step without accord's)."""
         self.process: subprocess.Popen | None = None
 
     @property
@@ -98,7 +102,8 @@ class VLLMServer:
     def command(self) -> list[str]:
         return [str(venv_dir() / "bin" / "vllm"), "serve", str(self.folder), "--served-model-name", self.name,
                 "--host", "127.0.0.1", "--port", str(self.port), "--max-model-len", str(self.max_model_len),
-                "--dtype", "bfloat16", "--enforce-eager", "--logits-processors", PROCESSOR, *self.extra_args]
+                "--dtype", "bfloat16", "--enforce-eager", "--logits-processors", PROCESSOR,
+                *(("--scheduler-cls", SCHEDULER) if self.pair_scheduler else ()), *self.extra_args]
 
     def healthy(self) -> bool:
         try:

@@ -62,6 +62,14 @@ def test_out_of_step_pairs_are_broken_and_stay_broken(fault):
     assert tracker.broken_pairs == set() and tracker.rows == {}
 
 
+def test_every_row_of_a_pair_matching_no_fingerprint_is_broken():
+    tracker = PairTracker()
+    for index in range(3):  # three rows claim the pair; none is its plain or preference prompt
+        tracker.add(index, pair_args(), [8, 8], [])
+    plan = tracker.plan()
+    assert plan.pairs == [] and sorted(plan.broken) == [(0, BROKEN), (1, BROKEN), (2, BROKEN)]
+
+
 def test_identical_prompts_take_the_two_roles_in_arrival_order():
     tracker = PairTracker()
     tracker.add(4, pair_args(plain=PLAIN, pref=PLAIN), PLAIN, [])

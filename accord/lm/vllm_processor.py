@@ -131,18 +131,19 @@ class PairTracker:
 
     def plan(self) -> Plan:
         """The pairs to combine this step, and the rows of pairs that fell out of step."""
-        by_pair: dict[str, dict[str, int]] = {}
+        by_pair: dict[str, list[tuple[str, int]]] = {}
         for index, row in self.rows.items():
-            by_pair.setdefault(row.pair, {})[row.role] = index
+            by_pair.setdefault(row.pair, []).append((row.role, index))
         plan = Plan()
-        for pair, roles in by_pair.items():
+        for pair, members in by_pair.items():
+            roles = dict(members)  # add() gives "plain" and "pref" to one row each; "stray" may repeat
             plain, pref = roles.get("plain"), roles.get("pref")
             in_step = (plain is not None and pref is not None and "stray" not in roles
                        and list(self.rows[plain].output_ids) == list(self.rows[pref].output_ids)
                        and pair not in self.broken_pairs)
             if not in_step:
                 self.broken_pairs.add(pair)
-                plan.broken.extend((index, self.rows[index].broken_token) for index in roles.values())
+                plan.broken.extend((index, self.rows[index].broken_token) for _, index in members)
                 continue
             row = self.rows[plain]
             plan.pairs.append((plain, pref, row.method, tuple(sorted(row.params.items())), row.broken_token))

@@ -64,7 +64,8 @@ def play(cell, config, partner, seat, episodes, horizon, kill_at=None, checkpoin
         if kill_at is not None and (k, t) == kill_at:
             raise Kill
 
-    rows = run_cell(cell, config.layout, agent, make_partner(partner), seat, episodes, horizon=horizon,
+    partner = partner() if callable(partner) else make_partner(partner)
+    rows = run_cell(cell, config.layout, agent, partner, seat, episodes, horizon=horizon,
                     on_step=on_step, checkpoint_every=checkpoint_every, should_stop=should_stop)
     return rows, seen
 
@@ -82,9 +83,20 @@ def decision_logs(cell, episodes):
     return logs
 
 
+def untrained_bc():
+    """The BC human proxy's policy (sampling, unstuck history) with seeded untrained weights."""
+    import torch
+
+    from accord.agents.bc import BCPolicy, make_model
+
+    torch.manual_seed(0)
+    return BCPolicy(make_model())
+
+
 CASES = [
     (ProAgentConfig(layout="cramped_room", planner_mode="choice", explainer="checks"), "greedy", 0),
     (ProAgentConfig(layout="coordination_ring", planner_mode="freetext", belief=True), "random", 1),
+    (ProAgentConfig(layout="asymmetric_advantages", planner_mode="choice", belief=True), untrained_bc, 0),
 ]
 
 

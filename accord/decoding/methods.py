@@ -7,14 +7,23 @@
 - la:     Linear Alignment on both streams (accord.decoding.linear_alignment).
 - amulet: Amulet on both streams (accord.decoding.amulet), closed form by default.
 
+Optional, off by default (the published methods have no such step): `plausibility` = beta > 0 restricts la
+and amulet to the tokens the preference-prompted stream itself finds plausible, p_pref(x) >= beta * max p_pref,
+the adaptive plausibility constraint of Contrastive Decoding (Li et al., ACL 2023, arXiv:2210.15097; they use
+beta = 0.1). Extrapolating away from the plain stream otherwise lets a token that both streams find unlikely
+win whenever the preference raises it enough (docs/consensus.md, drafting, shows where that matters).
+
     lm = load_model("qwen2.5-coder-0.5b")
     answers = generate_answers(lm, ["How do I learn Python?"], MethodConfig(method="amulet", preference="concise"))
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from functools import partial
+
+import torch
 
 from accord.decoding.amulet import AmuletConfig, amulet_logits, amulet_logits_iterative
 from accord.decoding.linear_alignment import LinearAlignmentConfig, linear_alignment_logits
@@ -49,6 +58,9 @@ class MethodConfig:
     """Amulet's hyper-parameters."""
     linear_alignment: LinearAlignmentConfig = field(default_factory=LinearAlignmentConfig)
     """Linear Alignment's hyper-parameters."""
+    plausibility: float = 0.0
+    """la / amulet only: beta of the adaptive plausibility constraint (0 = off, the published methods; Contrastive
+    Decoding uses 0.1): only tokens with p_pref >= beta * max p_pref can be chosen."""
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -61,6 +73,8 @@ class MethodConfig:
             raise AccordError(f"unknown placement {self.placement!r}; choose from {', '.join(PLACEMENTS)}")
         if self.num_beams < 1:
             raise AccordError(f"num_beams must be >= 1, got {self.num_beams}")
+        if not 0.0 <= self.plausibility <= 1.0:
+            raise AccordError(f"plausibility must be in [0, 1], got {self.plausibility}")
 
     def parameters(self) -> dict:
         """The hyper-parameters that matter for this method (recorded next to results)."""
@@ -75,6 +89,8 @@ class MethodConfig:
             record.update(asdict(self.amulet))
         if self.method == "la":
             record.update(asdict(self.linear_alignment))
+        if self.method in ("la", "amulet") and self.plausibility > 0:  # recorded only when on: older runs still resume
+            record["plausibility"] = self.plausibility
         return record
 
 
@@ -97,15 +113,29 @@ def build_prompts(lm: LanguageModel, question: str, config: MethodConfig) -> tup
     return plain, lm.chat_prompt(f"{question}\n{sentence}", system=config.system_prompt or None)
 
 
+def plausible_only(scores: torch.Tensor, pref_logits: torch.Tensor, beta: float) -> torch.Tensor:
+    """`scores` with -inf wherever p_pref < beta * max p_pref (per row); beta in (0, 1]. On raw logits:
+    p_pref(x) / max p_pref = exp(z_x - max z), so no softmax is needed."""
+    pref = pref_logits.float()
+    implausible = pref < pref.max(dim=-1, keepdim=True).values + math.log(beta)
+    return scores.masked_fill(implausible, float("-inf"))
+
+
+def _constrained(update: LogitsCombiner, beta: float, plain_logits, pref_logits):
+    return plausible_only(update(plain_logits, pref_logits), pref_logits, beta)
+
+
 def combiner(config: MethodConfig) -> LogitsCombiner | None:
     """The per-token logits combination of a two-stream method (None for base/pref)."""
     if config.method == "la":
-        return partial(linear_alignment_logits, ratio=config.linear_alignment.ratio)
-    if config.method == "amulet":
+        update = partial(linear_alignment_logits, ratio=config.linear_alignment.ratio)
+    elif config.method == "amulet":
         a = config.amulet
-        update = amulet_logits if a.form == "closed" else amulet_logits_iterative
-        return partial(update, alpha=a.alpha, eta=a.eta, lam=a.lam, iterations=a.iterations)
-    return None
+        form = amulet_logits if a.form == "closed" else amulet_logits_iterative
+        update = partial(form, alpha=a.alpha, eta=a.eta, lam=a.lam, iterations=a.iterations)
+    else:
+        return None
+    return partial(_constrained, update, config.plausibility) if config.plausibility > 0 else update
 
 
 def generate_answers(lm: LanguageModel, questions: list[str], config: MethodConfig, sampling: SamplingConfig,

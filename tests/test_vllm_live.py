@@ -29,9 +29,6 @@ REASON = unavailable_reason()
 if REASON is None and os.environ.get("VLLM_LIVE") != "1":
     REASON = "opt-in (VLLM_LIVE=1) until the whole file has passed against a live server"
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"live vLLM server: {REASON}")
-PAIRS_OUT_OF_STEP = pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-12-01: vLLM adds the two prompts of one /v1/completions call to the engine one after "
-    "the other, so on an idle server the first row is sampled alone and the processor fails the pair"))
 
 CHOICE_TOLERANCE = 0.25
 TIE_MARGIN = 1.0
@@ -83,14 +80,16 @@ def test_constrained_choice_is_exact_and_matches_local(server, local):
     assert lm.settings()["choice_reading"] == "exact"
     near = local.choice_logprobs(suffixes, DIGITS, prefix=prefix)
     assert np.isfinite(remote).all()  # every digit is read, in the top 20 or not
+    print(f"\nconsensus judge: max |delta log-prob| vLLM exact vs local bf16 = {np.abs(remote - near).max():.4f}")
     assert np.abs(remote - near).max() <= CHOICE_TOLERANCE
     # the values judge's 1-5 scale on a know-why judge prompt
     values_prompt = local.chat_prompt("Explanation: \"Power means control over others.\"\n"
                                       "Rate the explanation. Answer with a single digit from 1 to 5.",
                                       system="You grade explanations of human values.")
     five = list("12345")
-    assert np.abs(lm.choice_logprobs([values_prompt], five) - local.choice_logprobs([values_prompt], five)).max() \
-        <= CHOICE_TOLERANCE
+    delta = np.abs(lm.choice_logprobs([values_prompt], five) - local.choice_logprobs([values_prompt], five)).max()
+    print(f"values judge: max |delta log-prob| vLLM exact vs local bf16 = {delta:.4f}")
+    assert delta <= CHOICE_TOLERANCE
 
 
 def test_exact_reading_sees_beyond_the_top_20(server):
@@ -138,24 +137,30 @@ def local_amulet_margin(local, plain: str, pref: str, prefix_ids: list[int], a: 
     return float((combined[a] - combined[b]).abs())
 
 
-@PAIRS_OUT_OF_STEP
 def test_amulet_inside_vllm_matches_local_greedy_tokens(server, local):
     from accord.decoding.methods import MethodConfig, build_prompts, generate_answers
     from accord.lm.base import SamplingConfig
 
     config = MethodConfig(method="amulet", preference="concise", system_prompt=SYSTEM)
     sampling = SamplingConfig(max_new_tokens=24)
-    lm = http(server)
+    lm = http(server, concurrency=1)
     remote = generate_answers(lm, QUESTIONS, config, sampling)
+    attempts = list(lm.last_pair_attempts)
+    lm.concurrency = len(QUESTIONS)  # the pairs of several questions in one batch: the same tokens
+    assert [g.token_ids for g in generate_answers(lm, QUESTIONS, config, sampling)] == [g.token_ids for g in remote]
     near = generate_answers(local, QUESTIONS, config, sampling)
+    agreements = []
     for question, r, n in zip(QUESTIONS, remote, near):
         agree = next((i for i, (x, y) in enumerate(zip(r.token_ids, n.token_ids)) if x != y),
                      min(len(r.token_ids), len(n.token_ids)))
+        agreements.append(agree)
         if agree < 20 and agree < max(len(r.token_ids), len(n.token_ids)):
             plain, pref = build_prompts(local, question, config)
             margin = local_amulet_margin(local, plain, pref, n.token_ids[:agree], r.token_ids[agree], n.token_ids[agree])
             assert margin < TIE_MARGIN, f"{question!r}: diverged at token {agree} with a margin of {margin:.3f}"
         assert r.finish_reason in ("stop", "length")
+    print(f"\nAmulet in vLLM vs local bf16: tokens equal before the first difference {agreements} "
+          f"(lengths {[len(r.token_ids) for r in remote]}); calls per pair {attempts}")
 
 
 def test_broken_pairs_are_detected(server):
@@ -177,7 +182,6 @@ def test_broken_pairs_are_detected(server):
         lm.generate_two_streams(["a"], ["b"], None, SamplingConfig(temperature=0.7))
 
 
-@PAIRS_OUT_OF_STEP
 def test_cli_generate_amulet_over_http(server):
     result = subprocess.run([sys.executable, "-m", "accord", "generate", "How do I learn Python?",
                              "--model", server.spec, "--method", "amulet", "--preference", "concise",

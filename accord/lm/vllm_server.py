@@ -80,7 +80,7 @@ class VLLMServer:
 
     def __init__(self, folder: Path, name: str = DEFAULT_MODEL, port: int | None = None, max_model_len: int = 2048,
                  kv_cache_gib: int = 2, start_timeout: float = 300.0, log_path: str | Path | None = None,
-                 extra_args: tuple[str, ...] = (), pair_scheduler: bool = True):
+                 extra_args: tuple[str, ...] = (), pair_scheduler: bool = True, dtype: str = "bfloat16"):
         self.folder, self.name = Path(folder), name
         self.port = port or free_port()
         self.max_model_len, self.kv_cache_gib = max_model_len, kv_cache_gib
@@ -88,6 +88,7 @@ class VLLMServer:
         self.log_path = Path(log_path or f"/tmp/accord-vllm-{self.port}.log")
         self.extra_args = tuple(extra_args)
         self.pair_scheduler = pair_scheduler
+        self.dtype = dtype
         """False: vLLM's own scheduler (to measure how often pairs fall out of step without accord's)."""
         self.process: subprocess.Popen | None = None
 
@@ -102,7 +103,7 @@ class VLLMServer:
     def command(self) -> list[str]:
         return [str(venv_dir() / "bin" / "vllm"), "serve", str(self.folder), "--served-model-name", self.name,
                 "--host", "127.0.0.1", "--port", str(self.port), "--max-model-len", str(self.max_model_len),
-                "--dtype", "bfloat16", "--enforce-eager", "--logits-processors", PROCESSOR,
+                "--dtype", self.dtype, "--enforce-eager", "--logits-processors", PROCESSOR,
                 *(("--scheduler-cls", SCHEDULER) if self.pair_scheduler else ()), *self.extra_args]
 
     def healthy(self) -> bool:

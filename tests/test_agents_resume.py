@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("overcooked.mdp.overcooked_mdp", reason="the overcooked package is not installed (scripts/setup.sh)")
 
+from overcooked.mdp.overcooked_mdp import Recipe  # noqa: E402
+
 from accord.agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from accord.agents.episodes import Stopped, checkpoint_path, run_cell  # noqa: E402
 from accord.agents.partners import make_partner  # noqa: E402
@@ -101,7 +103,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("config, partner, seat", CASES)
-def test_killed_episode_resumes_to_the_same_trajectory_and_return(tmp_path, config, partner, seat):
+def test_killed_episode_resumes_to_the_same_trajectory_and_return(tmp_path, monkeypatch, config, partner, seat):
     episodes, horizon = 2, 60
     want_rows, want_steps = play(tmp_path / "whole", config, partner, seat, episodes, horizon)
     assert sum(r["model_calls"] for r in want_rows) > 10  # the scripted planner really plays
@@ -111,6 +113,7 @@ def test_killed_episode_resumes_to_the_same_trajectory_and_return(tmp_path, conf
         play(cell, config, partner, seat, episodes, horizon, kill_at=(1, 47), checkpoint_every=3)
     saved = load_checkpoint(checkpoint_path(cell, 1), {"horizon": horizon})
     assert 0 < saved["t"] < 47 and saved["policies"][seat]["stats"]["decisions"] >= 3
+    monkeypatch.setattr(Recipe, "_configured", False)  # as in a new process: the package's recipes are unset
     rows, resumed_steps = play(cell, config, partner, seat, episodes, horizon, checkpoint_every=3)
 
     assert resumed_steps[0][:2] == (1, saved["t"] + 1)  # continued, not replayed from the start

@@ -153,13 +153,13 @@ def play_episode(layout: str, policy_0, policy_1, seed: int = 0, horizon: int = 
     (not the steps a kill lost after the last save, which the rerun plays again)."""
     policies = (policy_0, policy_1)
     episode = {"layout": layout, "seed": seed, "horizon": horizon}
-    saved = load_checkpoint(checkpoint, episode) if checkpoint is not None else None
+    env, played = OvercookedParallelEnv(layout, horizon=horizon), 0.0  # also configures the package's Recipe
+    saved = load_checkpoint(checkpoint, episode) if checkpoint is not None else None  # class, which unpickling needs
     if saved is not None:
         env, played = saved["env"], saved["seconds"]
         for policy, state in zip(policies, saved["policies"]):
             restore_policy(policy, state)
     else:
-        env, played = OvercookedParallelEnv(layout, horizon=horizon), 0.0
         env.reset(seed=seed)
         policy_0.reset(env.mdp, 0, seed)
         policy_1.reset(env.mdp, 1, seed + 1)

@@ -13,7 +13,7 @@ from accord.decoding.amulet import amulet_logits
 from accord.decoding.linear_alignment import linear_alignment_logits
 from accord.decoding.methods import MethodConfig, combiner, generate_answers, plausible_only
 from accord.errors import AccordError
-from accord.lm.base import SamplingConfig
+from accord.lm.base import SamplingConfig, shared_prefix_length
 
 QUESTIONS = ["How do I learn Python?", "Name a color.", "Why is the sky blue?"]
 
@@ -67,3 +67,53 @@ def test_drafting_passes_the_option_through(tiny_lm):
                              protocol=PAPER)
     assert [d.text for d in full] == [d.text for d in pref]
     assert method_parameters("amulet", {"plausibility": 0.1})["plausibility"] == 0.1
+
+
+# ---- llama.cpp: the shared prefix of la/amulet is copied in whole micro-batches only -------------------------
+
+def test_llamacpp_two_stream_prefill_gives_each_prompt_its_logits_alone(tmp_path):
+    """llama.cpp's result for a token depends on the micro-batch (n_ubatch) it is evaluated in, and, with the
+    default f16 KV cache, on the other prompts of the same llama_decode. Known answer: every row of the
+    two-stream prefill, with sharing and without, equals that prompt evaluated alone. Before the fix the
+    second stream copied the whole shared prefix (here ~700 tokens: the rest was evaluated from mid micro-batch,
+    moving its logits by ~0.2 on this tiny GGUF) and without sharing all prompts shared one llama_decode."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install llama-cpp-python")
+    pytest.importorskip("gguf", reason="the gguf package is not installed: pip install gguf")
+    from test_loading import write_tiny_gguf
+
+    from accord.lm.llamacpp import LlamaCppLM
+
+    lm = LlamaCppLM(write_tiny_gguf(tmp_path / "tiny.gguf"), n_ctx=1024)  # default context: f16 KV cache
+    heads = ["Background: " + " ".join(f"item {i} of record {r};" for i in range(40)) for r in ("A", "B")]
+    plain = [lm.chat_prompt(f"{head} Draft it.") for head in heads]
+    pref = [lm.chat_prompt(f"{head} Goal {g}: please everyone. Draft it.") for head, g in zip(heads, ("one", "two"))]
+    ids = lm._encode_prompts(plain + pref)
+    assert all(600 < shared_prefix_length(ids[q], ids[2 + q]) < 1000 for q in range(2))  # > one micro-batch
+    lm._ensure_context(len(ids), max(map(len, ids)) + 8)
+    alone = []
+    for row in ids:
+        lm._clear()
+        alone.append(lm._prefill([row])[0])
+    alone = torch.stack(alone)
+    starts = []
+    original = lm._prefill
+
+    def spy(sequences, start=0, first_seq=0):
+        if first_seq >= 2:  # the second stream (sequences 2, 3): its own evaluation
+            starts.append(start)
+        return original(sequences, start, first_seq)
+
+    lm._prefill = spy
+    for share in (True, False):
+        lm.share_prefix = share
+        lm._clear()
+        logits = lm._prefill_streams(ids, 2)
+        assert float((logits - alone).abs().max()) < 1e-4, f"share_prefix={share}"
+    assert starts[:2] == [512, 512] and lm._ubatch == 512  # whole micro-batches copied, the rest evaluated
+    lm._prefill = original
+    combine = combiner(MethodConfig(method="amulet", preference="x"))
+    runs = {}
+    for share in (False, True):
+        lm.share_prefix = share
+        runs[share] = [g.token_ids for g in lm.generate_two_streams(plain, pref, combine, SamplingConfig(max_new_tokens=6))]
+    assert runs[True] == runs[False] and all(len(tokens) == 6 for tokens in runs[True])

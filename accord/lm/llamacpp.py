@@ -13,7 +13,13 @@ logits it gets alone). The context is sized per call (sequences x longest sequen
   halves (all of the vocabulary, as torch tensors [B, V]) go through `combine`, and the token chosen for a
   question is appended to both of its sequences. A preference prompt that shares a prefix with its plain
   prompt (the usual case: the preference is inserted late) copies that prefix's KV from the plain
-  sequence instead of evaluating it again (`share_prefix`, on by default; the tokens are the same).
+  sequence instead of evaluating it again (`share_prefix`, on by default). llama.cpp's result for a token
+  depends on the micro-batch (`n_ubatch` = 512 tokens) it is evaluated in (on qwen2.5-coder-0.5b, cutting a
+  prompt at token 1062 instead of 1024 moved its next-token logits by up to 0.29, float32 KV cache
+  included; with the default f16 cache, several prompts in one llama_decode move each other's by ~0.2). So
+  each prompt of a two-stream call is prefilled in its own llama_decode, and only whole micro-batches of
+  the shared prefix are copied: every token is evaluated in the micro-batch it is in when its prompt is
+  evaluated alone, and sharing changes no logit, hence no token.
 - `choice_logprobs(prompts, choices, prefix)`: the shared prefix is evaluated once as sequence 0, its KV
   cells are copied to sequences 1..N-1 (`llama_memory_seq_cp`), then all suffixes are evaluated in one
   decode.
@@ -194,6 +200,7 @@ class LlamaCppLM:
         params.n_ctx = want[0] * want[1]
         params.n_batch = params.n_ctx
         params.n_ubatch = min(512, params.n_ctx)
+        self._ubatch = params.n_ubatch
         params.n_seq_max = want[0]
         params.kv_unified = False
         params.n_threads = self.n_threads
@@ -412,23 +419,37 @@ class LlamaCppLM:
             groups.append((current, widest))
         return groups
 
+    def _prefill_alone(self, sequences: list[list[int]], start: list[int] | None = None,
+                       first_seq: int = 0) -> torch.Tensor:
+        """`_prefill` of each sequence in its own llama_decode: every token is evaluated in the micro-batch it
+        is in when its prompt is evaluated alone (llama.cpp's results depend on a micro-batch's composition)."""
+        start = start or [0] * len(sequences)
+        return torch.cat([self._prefill([ids], start=begin, first_seq=first_seq + offset)
+                          for offset, (ids, begin) in enumerate(zip(sequences, start))])
+
     def _prefill_streams(self, prompt_ids: list[list[int]], num_streams: int) -> torch.Tensor:
-        """Prefill rows s*B + q. With two streams (and `share_prefix`), the second stream of each question
-        reuses the KV of the tokens it shares with the first: the first stream is evaluated, its KV stream
-        copied (llama_memory_seq_cp; across streams llama.cpp copies a whole stream) and cut back to the
-        shared prefix (llama_memory_seq_rm), and only the rest of the second prompt is evaluated. At least
-        one token of each prompt is evaluated, for its logits."""
-        if num_streams != 2 or not self.share_prefix:
+        """Prefill rows s*B + q. With two streams each prompt is evaluated alone (`_prefill_alone`), so a
+        row's logits do not depend on the other prompts of the call. With `share_prefix`, the second stream of
+        each question reuses the KV of the tokens it shares with the first: the first stream is evaluated, its
+        KV stream copied (llama_memory_seq_cp; across streams llama.cpp copies a whole stream) and cut back to
+        the shared prefix (llama_memory_seq_rm), and only the rest of the second prompt is evaluated. The
+        shared prefix is rounded down to whole micro-batches (n_ubatch), so every token of the second prompt
+        is evaluated in the micro-batch it would be in alone (see the module docstring): the logits, and so
+        the tokens, are the same as without sharing. At least one token of each prompt is evaluated."""
+        if num_streams != 2:
             return self._prefill(prompt_ids)
         batch = len(prompt_ids) // 2
         first, second = prompt_ids[:batch], prompt_ids[batch:]
-        shared = [min(shared_prefix_length(a, b), len(b) - 1) for a, b in zip(first, second)]
-        logits_first = self._prefill(first)
+        logits_first = self._prefill_alone(first)
+        if not self.share_prefix:
+            return torch.cat([logits_first, self._prefill_alone(second, first_seq=batch)])
+        shared = [min(shared_prefix_length(a, b), len(b) - 1) // self._ubatch * self._ubatch
+                  for a, b in zip(first, second)]
         for q, n in enumerate(shared):
             if n > 0:
                 self._lib.llama_memory_seq_cp(self._memory, q, batch + q, -1, -1)
                 self._lib.llama_memory_seq_rm(self._memory, batch + q, n, -1)
-        logits_second = self._prefill([ids[n:] for ids, n in zip(second, shared)], start=shared, first_seq=batch)
+        logits_second = self._prefill_alone([ids[n:] for ids, n in zip(second, shared)], start=shared, first_seq=batch)
         return torch.cat([logits_first, logits_second])
 
     def _run_streams(self, prompt_ids: list[list[int]], num_streams: int, combine: LogitsCombiner | None,

@@ -3,13 +3,15 @@ converted to a Hugging Face folder: bash scripts/vllm_setup.sh), compared with a
 backend on the same bf16 weights.
 
 Skipped with one reason when the machine cannot run it (no venv or model folder, no AVX512, too little
-memory). Start-up ~35 s, the whole file ~3 min on 2 cores; it starts a second server once, for the
-killed-server test. Tolerances (measured in docs/serving.md):
+memory). One bf16 server for the module (start-up ~35-55 s), restarted once by the killed-server test, then a
+float32 server for the last test; the whole file ~5 min on 2 busy cores. Tolerances (measured in
+docs/serving.md):
 - constrained choice: |log p(vLLM) - log p(local)| <= 0.25 per choice (bf16 weights, different kernels);
-- greedy Amulet tokens: identical to the local backend for the first 20 tokens, except at a step where the
-  local backend's own Amulet logits of the two tokens differ by less than 1.0 (a near tie: Amulet's logits
-  are (1 - k) R + k P with k = 5.65, so bf16 noise in either policy is amplified ~10x); after such a step
-  the texts diverge.
+- greedy Amulet tokens in bf16: each token vLLM picks is the local backend's greedy pick given the same
+  prefix, except at a step where the local Amulet logits of the two tokens differ by less than 1.0 (a near
+  tie: Amulet's logits are (1 - k) R + k P with k = 5.65, so bf16 noise in either policy is amplified);
+  after such a step the free-running texts part;
+- greedy Amulet and LA tokens in float32 (server and local): identical, >= 20 tokens on every prompt.
 """
 
 import json
@@ -27,13 +29,15 @@ from accord.lm.vllm_server import DEFAULT_MODEL, VLLMServer, model_dir, unavaila
 
 REASON = unavailable_reason()
 if REASON is None and os.environ.get("VLLM_LIVE") != "1":
-    REASON = "opt-in (VLLM_LIVE=1) until the whole file has passed against a live server"
+    REASON = "opt-in outside CI (VLLM_LIVE=1; .ci/run sets it): it starts ~6 GiB vLLM servers for ~5 min"
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"live vLLM server: {REASON}")
 
 CHOICE_TOLERANCE = 0.25
 TIE_MARGIN = 1.0
 SYSTEM = "You are a helpful assistant."
 QUESTIONS = ["How do I learn Python?", "Explain recursion to a child.", "What makes a good password?"]
+FLOAT32_CASES = [("amulet", "formal"), ("la", "enthusiastic")]  # answers of >= 20 tokens (measured)
+FLOAT32_TOKENS = 24
 
 
 @pytest.fixture(scope="module")
@@ -123,22 +127,31 @@ def test_timeouts_and_retries_on_a_real_server(server):
     assert lm.requests_sent == 3
 
 
-def local_amulet_margin(local, plain: str, pref: str, prefix_ids: list[int], a: int, b: int) -> float:
-    """|amulet(plain, pref)[a] - amulet(...)[b]| of the local model after `prefix_ids` generated tokens."""
-    from accord.decoding.amulet import amulet_logits
+def forced_mismatches(local, question: str, config, tokens: list[int]) -> list[tuple[int, float]]:
+    """(step, margin) wherever `tokens` (vLLM's greedy answer) is not the local model's own greedy choice
+    given the same prefix: the local method's logits of its best token minus those of vLLM's token."""
+    from accord.decoding.methods import build_prompts, combiner
 
-    tok, model = local.tokenizer, local.model
     rows = []
-    for prompt in (plain, pref):
-        ids = tok(prompt, add_special_tokens=False)["input_ids"] + prefix_ids
-        with torch.no_grad():
-            rows.append(model(torch.tensor([ids])).logits[:, -1, :].float())
-    combined = amulet_logits(rows[0], rows[1])[0]
-    return float((combined[a] - combined[b]).abs())
+    for prompt in build_prompts(local, question, config):
+        ids = local.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():  # one pass over prompt + answer: the logits before each answer token
+            logits = local.model(torch.tensor([ids + list(tokens)])).logits[0].float()
+        rows.append(logits[len(ids) - 1:len(ids) + len(tokens) - 1])
+    combined = combiner(config)(rows[0], rows[1])
+    best = combined.argmax(dim=-1)
+    return [(step, float(combined[step, best[step]] - combined[step, token]))
+            for step, token in enumerate(tokens) if int(best[step]) != token]
+
+
+def first_difference(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 def test_amulet_inside_vllm_matches_local_greedy_tokens(server, local):
-    from accord.decoding.methods import MethodConfig, build_prompts, generate_answers
+    """bf16: every token vLLM's in-server Amulet picks is the local backend's greedy pick given the same
+    prefix, or within TIE_MARGIN of it (free-running texts part at the first such near tie)."""
+    from accord.decoding.methods import MethodConfig, generate_answers
     from accord.lm.base import SamplingConfig
 
     config = MethodConfig(method="amulet", preference="concise", system_prompt=SYSTEM)
@@ -149,18 +162,13 @@ def test_amulet_inside_vllm_matches_local_greedy_tokens(server, local):
     lm.concurrency = len(QUESTIONS)  # the pairs of several questions in one batch: the same tokens
     assert [g.token_ids for g in generate_answers(lm, QUESTIONS, config, sampling)] == [g.token_ids for g in remote]
     near = generate_answers(local, QUESTIONS, config, sampling)
-    agreements = []
-    for question, r, n in zip(QUESTIONS, remote, near):
-        agree = next((i for i, (x, y) in enumerate(zip(r.token_ids, n.token_ids)) if x != y),
-                     min(len(r.token_ids), len(n.token_ids)))
-        agreements.append(agree)
-        if agree < 20 and agree < max(len(r.token_ids), len(n.token_ids)):
-            plain, pref = build_prompts(local, question, config)
-            margin = local_amulet_margin(local, plain, pref, n.token_ids[:agree], r.token_ids[agree], n.token_ids[agree])
-            assert margin < TIE_MARGIN, f"{question!r}: diverged at token {agree} with a margin of {margin:.3f}"
-        assert r.finish_reason in ("stop", "length")
-    print(f"\nAmulet in vLLM vs local bf16: tokens equal before the first difference {agreements} "
-          f"(lengths {[len(r.token_ids) for r in remote]}); calls per pair {attempts}")
+    mismatches = [forced_mismatches(local, q, config, r.token_ids) for q, r in zip(QUESTIONS, remote)]
+    print(f"\nAmulet in vLLM vs local, bf16: tokens equal before the first difference "
+          f"{[first_difference(r.token_ids, n.token_ids) for r, n in zip(remote, near)]} (vLLM lengths "
+          f"{[len(r.token_ids) for r in remote]}); teacher-forced (step, margin) mismatches {mismatches}; "
+          f"calls per pair {attempts}")
+    assert all(r.token_ids and r.finish_reason in ("stop", "length") for r in remote)
+    assert all(margin < TIE_MARGIN for found in mismatches for _, margin in found)
 
 
 def test_broken_pairs_are_detected(server):
@@ -218,3 +226,26 @@ def test_server_killed_mid_run_resumes_losing_nothing(server, tmp_path):
     assert sorted(keys) == sorted(prompts) and len(keys) == len(set(keys))
     for record in store.records:
         assert np.abs(np.array(record["logprobs"]) - reference[record["key"]]).max() <= 0.05
+
+
+def test_amulet_and_la_inside_vllm_give_the_local_tokens_in_float32(server):
+    """float32 on both sides: the same greedy tokens as the local backend, >= 20 of them on every prompt.
+    Last in the file: it stops the module's bf16 server first (two servers at once need ~13 GiB)."""
+    from accord.decoding.methods import MethodConfig, generate_answers
+    from accord.lm import load_model
+    from accord.lm.base import SamplingConfig
+
+    server.stop()
+    local32 = load_model(str(model_dir()), backend="transformers", dtype="float32")
+    configs = [MethodConfig(method=method, preference=preference, system_prompt=SYSTEM)
+               for method, preference in FLOAT32_CASES]
+    sampling = SamplingConfig(max_new_tokens=FLOAT32_TOKENS)
+    near = [generate_answers(local32, QUESTIONS, config, sampling) for config in configs]
+    with VLLMServer(model_dir(), name=DEFAULT_MODEL, dtype="float32", log_path=server.log_path) as server32:
+        lm = http(server32, concurrency=len(QUESTIONS))
+        remote = [generate_answers(lm, QUESTIONS, config, sampling) for config in configs]
+    equal = [[first_difference(r.token_ids, n.token_ids) for r, n in zip(rs, ns)] for rs, ns in zip(remote, near)]
+    print(f"\nfloat32, {FLOAT32_CASES}: tokens equal before the first difference {equal}")
+    for rs, ns in zip(remote, near):
+        assert [r.token_ids for r in rs] == [n.token_ids for n in ns]
+        assert all(len(r.token_ids) >= 20 for r in rs)

@@ -11,8 +11,11 @@ amulet) against pref, with and without the shared-prefix KV reuse of the llama.c
 
 Both judge the adopted resolution of each task (the same texts for both), after one untimed warm-up call
 of each (the first call sizes llama.cpp's buffers). Drafting (--draft-parties, default 4): the same tasks
-with the two_thirds goal and the paper's one-shot example, one batch per method, after an untimed warm-up;
-la and amulet are timed with the shared prefix (llama.cpp `share_prefix`) and without it.
+with the two_thirds goal and the paper's one-shot example, one batch per run of --draft-runs, after an
+untimed warm-up; la and amulet are timed with the shared prefix (`share_prefix`) and without it, with stop
+tokens ignored (--fixed-length, default) so that every run drafts the same number of tokens, and each run
+is split into prefill and decoding steps. --lengths N drafts again with stop tokens honoured (where do
+la/amulet stop?), also with the plausibility option (`la_plausible`, `amulet_plausible`).
 Results go to benchmarks/results/consensus.json.
 
     python benchmarks/consensus.py --data /work/shared/data/eurocon --limit 3 --parties 2,4,6 \
@@ -99,38 +102,79 @@ def bench_judges(lm, tasks, args) -> dict:
     }
 
 
+DRAFT_RUNS = {"pref": ("pref", True, {}), "la": ("la", True, {}), "amulet": ("amulet", True, {}),
+              "la_unshared": ("la", False, {}), "amulet_unshared": ("amulet", False, {}),
+              "la_plausible": ("la", True, {"plausibility": 0.1}),
+              "amulet_plausible": ("amulet", True, {"plausibility": 0.1})}
+"""name -> (method, share_prefix, method options) of the drafting runs."""
+
+
+def timed_drafts(lm, tasks, goals, examples, name, sampling):
+    method, share, options = DRAFT_RUNS[name]
+    if hasattr(lm, "share_prefix"):
+        lm.share_prefix = share
+    start = time.perf_counter()
+    drafts = draft_resolutions(lm, tasks, goals, method, sampling, examples, method_overrides=options)
+    seconds = time.perf_counter() - start
+    if hasattr(lm, "share_prefix"):
+        lm.share_prefix = True
+    return drafts, seconds
+
+
 def bench_drafts(lm, tasks, pool, args) -> dict:
-    """pref, then la and amulet with the shared prefix and (llama.cpp only) without it; costs relative to pref.
-    Also whether sharing changed any token (it should not, up to llama.cpp's batch-composition rounding)."""
+    """Each drafting run of --draft-runs on the same tasks (two_thirds goal, the paper's one-shot example).
+
+    Speed (--fixed-length, the default): stop tokens are ignored, so every draft has exactly --max-new-tokens
+    tokens and the runs do the same number of steps; each run is also timed with one new token (its prefill),
+    which splits its time into prefill and decoding steps. Costs are relative to pref. Whether sharing changed
+    any token is checked on the fixed-length drafts. Lengths (--lengths): the drafts with stop tokens honoured,
+    their token counts and texts (where la/amulet end)."""
     import random
 
-    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens)
     examples = [pick_example(task, pool, random.Random(f"{args.seed}|{task.key}")) for task in tasks]
     goals = ["two_thirds"] * len(tasks)
+    names = [name for name in args.draft_runs.split(",") if name]
     draft_resolutions(lm, tasks[:1], goals[:1], "amulet", SamplingConfig(max_new_tokens=2), examples[:1])  # warm-up
-    can_share = hasattr(lm, "share_prefix")
-    runs = [("pref", True)] + [(m, True) for m in ("la", "amulet")] + ([(m, False) for m in ("la", "amulet")]
-                                                                       if can_share else [])
-    found, tokens = {}, {}
-    for method, share in runs:
-        if can_share:
-            lm.share_prefix = share
-        name = method if share or method == "pref" else f"{method}_unshared"
-        start = time.perf_counter()
-        drafts = draft_resolutions(lm, tasks, goals, method, sampling, examples)
-        seconds = time.perf_counter() - start
-        tokens[name] = [d.text for d in drafts]
-        count = sum(d.num_tokens for d in drafts)
-        found[name] = {"drafts": len(drafts), "seconds": round(seconds, 3), "tokens": count,
-                       "drafts_per_s": round(len(drafts) / seconds, 4), "tokens_per_s": round(count / seconds, 2)}
-    if can_share:
-        lm.share_prefix = True
-    for name in list(found):
-        if name != "pref":
-            found[f"{name}_cost_vs_pref"] = round(found[name]["seconds"] / found["pref"]["seconds"], 2)
+    found = {"fixed_length": args.fixed_length, "max_new_tokens": args.max_new_tokens, "tasks": len(tasks)}
+    texts = {}
+    stop_ids = lm.stop_ids
+    if args.fixed_length:
+        lm.stop_ids = set()  # every draft runs the whole budget: equal token counts for every method
+    try:
+        for name in names if args.max_new_tokens > 0 else []:  # --max-new-tokens 0: lengths only
+            _, prefill = timed_drafts(lm, tasks, goals, examples, name, SamplingConfig(max_new_tokens=1))
+            drafts, seconds = timed_drafts(lm, tasks, goals, examples, name,
+                                           SamplingConfig(max_new_tokens=args.max_new_tokens))
+            texts[name] = [d.text for d in drafts]
+            count = sum(d.num_tokens for d in drafts)
+            steps = max(max(d.num_tokens for d in drafts) - 1, 1)
+            found[name] = {"drafts": len(drafts), "seconds": round(seconds, 3), "tokens": count,
+                           "prefill_seconds": round(prefill, 3),
+                           "seconds_per_step": round((seconds - prefill) / steps, 4),
+                           "seconds_per_token": round(seconds / max(count, 1), 4)}
+            print(f"  {name}: {found[name]}", flush=True)
+    finally:
+        lm.stop_ids = stop_ids
+    if "pref" in found:
+        for name in [name for name in names if name in found]:
+            if name != "pref":
+                found[f"{name}_cost_vs_pref"] = round(found[name]["seconds"] / found["pref"]["seconds"], 2)
+                found[f"{name}_step_cost_vs_pref"] = round(found[name]["seconds_per_step"]
+                                                           / found["pref"]["seconds_per_step"], 2)
     for method in ("la", "amulet"):
-        if f"{method}_unshared" in tokens:
-            found[f"{method}_same_text_with_sharing"] = tokens[method] == tokens[f"{method}_unshared"]
+        if method in texts and f"{method}_unshared" in texts:
+            found[f"{method}_same_text_with_sharing"] = texts[method] == texts[f"{method}_unshared"]
+    if args.lengths:
+        found["lengths"] = {}
+        for name in names:
+            if name.endswith("_unshared"):
+                continue
+            drafts, seconds = timed_drafts(lm, tasks, goals, examples, name,
+                                           SamplingConfig(max_new_tokens=args.lengths))
+            found["lengths"][name] = {"tokens": [d.num_tokens for d in drafts],
+                                      "finish": [d.finish_reason for d in drafts],
+                                      "texts": [d.text for d in drafts]}
+            print(f"  {name} lengths: {found['lengths'][name]['tokens']}", flush=True)
     return found
 
 
@@ -162,12 +206,21 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=3, help="tasks per party count (default 3)")
     parser.add_argument("--naive-tokens", type=int, default=8, help="naive judge answer length (default 8)")
     parser.add_argument("--retries", type=int, default=10, help="naive judge attempts per party (default 10)")
-    parser.add_argument("--max-new-tokens", type=int, default=48, help="draft length (default 48)")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="draft length of the timed runs (default 48; 0: no timing, --lengths only)")
+    parser.add_argument("--draft-runs", default="pref,la,amulet,la_unshared,amulet_unshared",
+                        help=f"drafting runs, comma list of {', '.join(DRAFT_RUNS)}")
+    parser.add_argument("--fixed-length", action=argparse.BooleanOptionalAction, default=True,
+                        help="time drafts with stop tokens ignored, so every run has the same tokens (default on)")
+    parser.add_argument("--lengths", type=int, default=0,
+                        help="also draft with stop tokens honoured, up to this many tokens, and record lengths")
     parser.add_argument("--skip-drafts", action="store_true")
     parser.add_argument("--skip-judges", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "consensus.json"))
     args = parser.parse_args(argv)
+    unknown = [name for name in args.draft_runs.split(",") if name and name not in DRAFT_RUNS]
+    if unknown:
+        parser.error(f"unknown drafting run(s) {', '.join(unknown)}; choose from {', '.join(DRAFT_RUNS)}")
 
     root = resolve_data_dir(args.data)
     report = {"protocol": "paper", "drafter": args.model, "data": str(root), "versions": versions(),
@@ -178,6 +231,7 @@ def main(argv=None) -> int:
         pool = load_tasks(root, args.draft_parties)
         report["drafts"] = drafts = bench_drafts(lm, pool[:args.limit], pool, args)
         report["drafts"]["parties"] = args.draft_parties
+        report["drafts"]["threads"] = getattr(lm, "n_threads", None)
         print(f"drafting ({args.draft_parties} parties, {args.limit} tasks, {lm.backend}): "
               + ", ".join(f"{k} {v}" for k, v in drafts.items() if "cost" in k or "same" in k), flush=True)
         if getattr(lm, "close", None):

@@ -3,7 +3,8 @@
 vLLM has no two-prompt decoding of its own. accord's client (accord.lm.openai_compat,
 `OpenAICompatLM.generate_two_streams`) sends each question as ONE `/v1/completions` call with
 `prompt: [plain, preference]`, greedy, and `vllm_xargs` naming the pair, the method and its parameters.
-vLLM schedules the two requests of that call together, so at every step both rows sit in the same batch.
+vLLM hands the two prompts to its engine one at a time; accord's scheduler (accord.lm.vllm_scheduler) lets
+both into the engine in the same step, so at every step both rows sit in the same batch.
 This processor finds the two rows of each pair, replaces both rows' logits by the method's per-token
 update combine(plain_logits, pref_logits) (the same pure functions as the local backends:
 accord.decoding.amulet.amulet_logits, amulet_logits_iterative, accord.decoding.linear_alignment), and so
@@ -16,7 +17,8 @@ is failed, never decoded on as plain text: from then on both of its rows may onl
 (it is masked there). The client sees `stop_reason == accord_broken_token` and raises AccordError.
 
 Serve it with either
-    vllm serve MODEL --logits-processors accord.lm.vllm_processor:TwoStreamProcessor
+    vllm serve MODEL --logits-processors accord.lm.vllm_processor:TwoStreamProcessor \
+        --scheduler-cls accord.lm.vllm_scheduler.PairScheduler
 or through the `vllm.logits_processors` entry point that accord's package declares (accord installed in the
 server's venv). Per-request settings (vllm_xargs): accord_pair (pair id), accord_plain / accord_pref
 (fingerprints of the two prompts' token ids: which row is which), accord_method (amulet, amulet_iterative,

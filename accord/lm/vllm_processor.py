@@ -19,8 +19,8 @@ is failed, never decoded on as plain text: from then on both of its rows may onl
 Serve it with either
     vllm serve MODEL --logits-processors accord.lm.vllm_processor:TwoStreamProcessor \
         --scheduler-cls accord.lm.vllm_scheduler.PairScheduler
-or through the `vllm.logits_processors` entry point that accord's package declares (accord installed in the
-server's venv). Per-request settings (vllm_xargs): accord_pair (pair id), accord_plain / accord_pref
+(the processor may instead come from the `vllm.logits_processors` entry point that accord's package declares;
+the scheduler is always named; accord installed in the server's venv). Per-request settings (vllm_xargs): accord_pair (pair id), accord_plain / accord_pref
 (fingerprints of the two prompts' token ids: which row is which), accord_method (amulet, amulet_iterative,
 la), accord_params (JSON of the method's keyword arguments), accord_broken_token (token id).
 

@@ -4,10 +4,12 @@
   choice): local llama.cpp (each task's parties in one call, the shared prefix evaluated once) against
   vLLM with 1, 4 and 16 requests in flight (tasks judged in parallel threads, one request per party).
 - Amulet tokens per second: local (llama.cpp, the questions as one batch) against vLLM running accord's
-  two-stream logits processor (1 and 4 questions in flight).
+  two-stream logits processor and pair scheduler (1 and 4 questions in flight).
+- In-step rate: of 20 Amulet pairs sent once each (no retry), how many the server decoded in step (1 and 4
+  in flight); the calls each pair took in the timed Amulet runs (retries of pairs out of step).
 - Agreement, measured in the same run: vLLM's constrained-choice log-probabilities against the local
-  transformers backend on the same bf16 weights (max |delta log-prob| over every judge prompt and digit),
-  and vLLM's greedy Amulet tokens against the local transformers backend (tokens equal before the first
+  transformers backend on the same bf16 weights (max |delta log-prob| over every EuroCon judge prompt and
+  digit, and over a 1-5 values-judge prompt), and vLLM's greedy Amulet tokens against the local transformers backend (tokens equal before the first
   difference). llama.cpp runs the GGUF's own quantization, so it is timed, not compared.
 
     flock /tmp/accord-heavy.lock python benchmarks/serving.py                 # packaged sample tasks
@@ -15,7 +17,7 @@
 
 Needs the vLLM venv and model folder (bash scripts/vllm_setup.sh); the server is started and stopped here.
 Results: benchmarks/results/serving.json (ratios against the local baseline measured in the same run; the
-load average before and after is recorded, since timings on a shared machine are comparable only within
+load averages (1, 5, 15 min) before and after are recorded, since timings on a shared machine are comparable only within
 one run).
 """
 
@@ -35,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from accord.consensus.data import load_tasks, resolve_data_dir  # noqa: E402
 from accord.consensus.judge import DIGITS, judge_resolution, judge_texts, split_prompts  # noqa: E402
-from accord.decoding.methods import MethodConfig, generate_answers  # noqa: E402
+from accord.decoding.methods import MethodConfig, build_prompts, combiner, generate_answers  # noqa: E402
 from accord.errors import AccordError  # noqa: E402
 from accord.lm import load_model  # noqa: E402
 from accord.lm.base import SamplingConfig  # noqa: E402
@@ -46,6 +48,7 @@ from accord.runs import versions  # noqa: E402
 QUESTIONS = ["How do I learn Python?", "Explain recursion to a child.", "What makes a good password?",
              "How do vaccines work?", "Why is the sky blue?", "How should I prepare for an interview?",
              "What is a hash table?", "How do I make bread at home?"]
+AMULET_PREFERENCE = "formal"  # answers run to the token limit ("concise" stops after ~10 tokens)
 
 
 def judge_all(lm, tasks, in_flight: int = 1) -> tuple[float, int]:
@@ -62,7 +65,8 @@ def judge_all(lm, tasks, in_flight: int = 1) -> tuple[float, int]:
 def amulet_rate(lm, questions, tokens: int, in_flight: int | None = None) -> dict:
     """Generated tokens per second of greedy Amulet; in_flight: questions at a time over HTTP (None: one
     local batch)."""
-    config, sampling = MethodConfig(method="amulet", preference="concise"), SamplingConfig(max_new_tokens=tokens)
+    config = MethodConfig(method="amulet", preference=AMULET_PREFERENCE)
+    sampling = SamplingConfig(max_new_tokens=tokens)
     start = time.perf_counter()
     if in_flight is None:
         out = generate_answers(lm, questions, config, sampling)
@@ -72,6 +76,34 @@ def amulet_rate(lm, questions, tokens: int, in_flight: int | None = None) -> dic
     seconds = time.perf_counter() - start
     count = sum(g.num_tokens for g in out)
     return {"seconds": round(seconds, 2), "tokens": count, "tokens_per_s": round(count / seconds, 2)}, out
+
+
+def pairs_in_step(lm, questions: list[str], in_flight: int, tokens: int = 4) -> list[int]:
+    """[pairs decoded in step at their only try, pairs sent]: each question's Amulet pair sent once."""
+    config = MethodConfig(method="amulet", preference="concise")
+    retries, lm.pair_retries = lm.pair_retries, 0
+
+    def once(question):
+        plain, pref = build_prompts(lm, question, config)
+        try:
+            lm.generate_two_streams([plain], [pref], combiner(config), SamplingConfig(max_new_tokens=tokens))
+            return 1
+        except AccordError as error:
+            if "out of step" not in str(error):
+                raise
+            return 0
+
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        ok = list(pool.map(once, questions))
+    lm.pair_retries = retries
+    return [sum(ok), len(ok)]
+
+
+def values_prompt(lm) -> str:
+    """A values-judge prompt on the 1-5 scale (as in tests/test_vllm_live.py)."""
+    return lm.chat_prompt("Explanation: \"Power means control over others.\"\n"
+                          "Rate the explanation. Answer with a single digit from 1 to 5.",
+                          system="You grade explanations of human values.")
 
 
 def judge_prompts(lm, tasks):
@@ -91,6 +123,7 @@ def main() -> int:
     parser.add_argument("--in-flight", default="1,4,16", help="vLLM requests in flight (default 1,4,16)")
     parser.add_argument("--questions", type=int, default=4, help="Amulet questions (default 4)")
     parser.add_argument("--tokens", type=int, default=48, help="Amulet tokens per answer (default 48)")
+    parser.add_argument("--pairs", type=int, default=20, help="Amulet pairs sent once for the in-step rate")
     parser.add_argument("--out", default="benchmarks/results/serving.json")
     args = parser.parse_args()
     reason = unavailable_reason()
@@ -100,7 +133,15 @@ def main() -> int:
     tasks = (tasks * (args.tasks // max(1, len(tasks)) + 1))[:args.tasks]  # the sample repeats if small
     questions = QUESTIONS[:args.questions]
     result = {"model": DEFAULT_MODEL, "tasks": len(tasks), "parties": args.parties, "data": str(args.data or "sample"),
-              "versions": versions(), "load_before": os.getloadavg()[0], "cpus": os.cpu_count()}
+              "amulet_preference": AMULET_PREFERENCE, "amulet_tokens": args.tokens,
+              "llamacpp_threads": os.environ.get("ACCORD_LLAMACPP_THREADS", "default"),
+              "versions": versions(), "load_before": os.getloadavg(), "cpus": os.cpu_count()}
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(stage: str):  # after every section, so a run cut short keeps what it measured
+        out.write_text(json.dumps({**result, "completed": stage}, indent=1) + "\n")
 
     print("local llama.cpp ...", flush=True)
     local = load_model(DEFAULT_MODEL, backend="llamacpp")
@@ -110,6 +151,7 @@ def main() -> int:
                                       "per_s": round(count / seconds, 3)}
     result["amulet_local_llamacpp"], _ = amulet_rate(local, questions, args.tokens)
     print(json.dumps(result["judge_local_llamacpp"]), json.dumps(result["amulet_local_llamacpp"]), flush=True)
+    save("local")
     del local
 
     reference = load_model(str(model_dir()), backend="transformers", dtype="bfloat16")
@@ -126,6 +168,7 @@ def main() -> int:
             entry["ratio_vs_local"] = round(entry["per_s"] / result["judge_local_llamacpp"]["per_s"], 2)
             result[f"judge_vllm_in_flight_{in_flight}"] = entry
             print(in_flight, json.dumps(entry), flush=True)
+            save(f"judge_vllm_in_flight_{in_flight}")
         remote_out = None
         for in_flight in (1, 4):
             try:
@@ -135,8 +178,15 @@ def main() -> int:
                 print("amulet", in_flight, "error:", error, flush=True)
                 continue
             entry["ratio_vs_local"] = round(entry["tokens_per_s"] / result["amulet_local_llamacpp"]["tokens_per_s"], 2)
+            entry["calls_per_pair"] = list(lm.last_pair_attempts)
             result[f"amulet_vllm_in_flight_{in_flight}"] = entry
             print("amulet", in_flight, json.dumps(entry), flush=True)
+            save(f"amulet_vllm_in_flight_{in_flight}")
+        pair_questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.pairs)]
+        for in_flight in (1, 4):
+            result[f"pairs_in_step_in_flight_{in_flight}"] = pairs_in_step(lm, pair_questions, in_flight)
+            print("in step", in_flight, result[f"pairs_in_step_in_flight_{in_flight}"], flush=True)
+            save(f"pairs_in_step_in_flight_{in_flight}")
         # agreement with the local transformers backend on the same bf16 weights
         deltas = []
         for prefix, suffixes in judge_prompts(lm, tasks[:4]):
@@ -144,16 +194,18 @@ def main() -> int:
             deltas.append(np.abs(remote - reference.choice_logprobs(suffixes, DIGITS, prefix=prefix)).max())
         result["choice_reading"] = lm.choice_reading
         result["judge_max_abs_delta_logprob_vs_transformers_bf16"] = round(float(max(deltas)), 4)
+        five = list("12345")
+        result["values_judge_max_abs_delta_logprob_vs_transformers_bf16"] = round(float(np.abs(
+            lm.choice_logprobs([values_prompt(lm)], five) - reference.choice_logprobs([values_prompt(lm)], five)).max()), 4)
         if remote_out is None:
             remote_out = []
         _, near = amulet_rate(reference, questions, args.tokens)
         agree = [first_difference(r.token_ids, n.token_ids) for r, n in zip(remote_out, near)]
         result["amulet_tokens_equal_before_first_difference"] = agree
         result["amulet_lengths_vllm_local"] = [[r.num_tokens, n.num_tokens] for r, n in zip(remote_out, near)]
-    result["load_after"] = os.getloadavg()[0]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    result["load_after"] = os.getloadavg()
+    save("all")
+    print(out.read_text())
     return 0
 
 

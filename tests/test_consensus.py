@@ -296,6 +296,21 @@ def test_shards_fill_one_folder_like_one_process(tiny_lm, tmp_path, short_data):
         small_config(short_data, shard=(3, 2))
 
 
+def test_plausibility_is_recorded_only_when_on(tiny_lm, tmp_path, short_data):
+    config = dict(limit=1, parties=[2], goals=["veto"], method="la")
+    run_consensus(small_config(short_data, **config), tmp_path / "off", tiny_lm, progress=False)
+    run_consensus(small_config(short_data, plausibility=0.5, **config), tmp_path / "on", tiny_lm, progress=False)
+    off = json.loads((tmp_path / "off" / "run.json").read_text())["settings"]
+    on = json.loads((tmp_path / "on" / "run.json").read_text())["settings"]
+    assert "plausibility" not in off["method_parameters"] and "plausibility" not in off
+    assert on["method_parameters"]["plausibility"] == 0.5
+    with pytest.raises(AccordError, match="other settings"):  # a resume never mixes the two
+        run_consensus(small_config(short_data, plausibility=0.5, **config), tmp_path / "off", tiny_lm,
+                      progress=False)
+    with pytest.raises(AccordError, match="plausibility"):
+        small_config(short_data, plausibility=2.0, **config)
+
+
 class ConstantJudge:
     """A judge whose digit log-probabilities put almost all mass on one digit."""
     name, backend = "constant", "test"

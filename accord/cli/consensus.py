@@ -80,6 +80,9 @@ def register(subparsers) -> None:
                      help="draft length cap (default: the protocol's, 512 for paper, 120 for accord)")
     run.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     run.add_argument("--batch-size", type=positive_int, default=16, help="drafts decoded together (default 16)")
+    run.add_argument("--plausibility", type=float, default=0.0, metavar="BETA",
+                     help="la / amulet: keep only tokens the goal stream finds plausible, p >= BETA * max p "
+                          "(Contrastive Decoding's constraint; default 0 = off, the published update)")
     run.add_argument("--shard", type=parse_shard, default=(1, 1), metavar="K/N",
                      help="run every N-th task from the K-th, so N processes (one per core) can fill one --out "
                           "folder together (default 1/1: all tasks)")
@@ -153,7 +156,8 @@ def run_command(args) -> int:
                        max_new_tokens=args.max_new_tokens,
                        temperature=args.temperature, batch_size=args.batch_size, one_shot=args.one_shot,
                        candidates=args.candidates, select_rule=args.select,
-                       skip_invalid=args.skip_invalid, from_topics=args.from_topics, shard=args.shard)
+                       skip_invalid=args.skip_invalid, from_topics=args.from_topics, shard=args.shard,
+                       plausibility=args.plausibility)
     root = resolve_data_dir(config.data)
     out = args.out or str(Path("runs") / "consensus" / "-".join([
         _slug(str(root)), "p" + "+".join(map(str, config.parties)),

@@ -70,6 +70,9 @@ class RunConfig:
     """With candidates > 1: auto (a rule matched to the goal) or a rule of accord.consensus.selection.RULES."""
     skip_invalid: bool = False
     from_topics: bool = False
+    plausibility: float = 0.0
+    """la / amulet: beta of Contrastive Decoding's adaptive plausibility constraint (0 = off, the published
+    update; docs/consensus.md, drafting with la and amulet). Recorded in the method parameters when on."""
     shard: tuple[int, int] = (1, 1)
     """(K, N): run only every N-th task, starting at the K-th (1-based), so N processes can share one run
     folder; results do not depend on it, so it is not a recorded setting."""
@@ -94,9 +97,15 @@ class RunConfig:
             raise AccordError(f"candidates must be >= 1, and > 1 needs a temperature > 0 (got {self.candidates}, "
                               f"temperature {self.temperature})")
         check_rule(self.select_rule)
+        method_parameters(self.method, method_overrides(self))  # a bad plausibility fails here, before any model
         index, count = self.shard
         if not 1 <= index <= count:
             raise AccordError(f"shard must be K/N with 1 <= K <= N, got {index}/{count}")
+
+
+def method_overrides(config: RunConfig) -> dict | None:
+    """Hyper-parameters of the drafting method that differ from its defaults."""
+    return {"plausibility": config.plausibility} if config.plausibility else None
 
 
 def item_key(task: Task, goal: str) -> str:
@@ -128,7 +137,7 @@ def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: L
     settings.update(
         data=str(root), data_sha256=sha256_files(files), data_files=len(files),
         drafter=model_settings(drafter), judge=model_settings(judge),
-        method_parameters=method_parameters(config.method),
+        method_parameters=method_parameters(config.method, method_overrides(config)),
         protocol_texts=get_protocol(config.protocol).texts(),
         judge_prompt=judge_prompt_settings(get_protocol(config.protocol)),
         sampling=asdict(SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
@@ -136,6 +145,7 @@ def run_settings(config: RunConfig, root: Path, drafter: LanguageModel, judge: L
     )
     settings.pop("batch_size")  # results do not depend on it: each draft samples from its own seeded generator
     settings.pop("shard")  # which process ran a task does not change its result
+    settings.pop("plausibility")  # in method_parameters, and only when on (older runs still resume)
     if config.candidates == 1:  # single drafts: run.json as before selection existed (old runs still resume)
         settings.pop("candidates")
         settings.pop("select_rule")
@@ -202,10 +212,12 @@ def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel
                             for task, _, pool in batch]
             if config.candidates > 1:  # consensus by selection (accord.consensus.selection)
                 judged = draft_and_select(drafter, judge, batch, examples, sampling, config.method, protocol,
-                                          config.candidates, config.select_rule, config.vote)
+                                          config.candidates, config.select_rule, config.vote,
+                                          method_overrides(config))
             else:
                 drafts = draft_resolutions(drafter, [t for t, _, _ in batch], [g for _, g, _ in batch],
-                                           config.method, sampling, examples, protocol=protocol)
+                                           config.method, sampling, examples, protocol=protocol,
+                                           method_overrides=method_overrides(config))
                 judged = ((draft, *judge_resolution(judge, task, draft.text, protocol), {})  # lazily, per item
                           for (task, _, _), draft in zip(batch, drafts))
             for (task, goal, _), (draft, votes, seconds, extra) in zip(batch, judged):

@@ -84,13 +84,14 @@ def party_scores(votes, reading: str) -> list[float] | None:
 
 
 def draft_and_select(drafter, judge, batch, examples, sampling, method: str, protocol, candidates: int,
-                     rule: str = "auto", reading: str = "expected") -> list[tuple]:
+                     rule: str = "auto", reading: str = "expected",
+                     method_overrides: dict | None = None) -> list[tuple]:
     """For each (task, goal, pool) of `batch`: `candidates` drafts (sampling seeds seed, seed+1, ...), every
     party's votes on each, and the selected one. Returns per item (draft, votes, judge seconds, extra record
     fields: selected_index, select_rule, and per candidate its draft, party scores and goal value)."""
     tasks, goals = [t for t, _, _ in batch], [g for _, g, _ in batch]
     drafts = [draft_resolutions(drafter, tasks, goals, method, replace(sampling, seed=(sampling.seed or 0) + c),
-                                examples, protocol=protocol) for c in range(candidates)]
+                                examples, method_overrides, protocol=protocol) for c in range(candidates)]
     out = []
     for i, (task, goal) in enumerate(zip(tasks, goals)):
         judged = [judge_resolution(judge, task, drafts[c][i].text, protocol) for c in range(candidates)]

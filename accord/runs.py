@@ -68,23 +68,20 @@ class ResultStore:
     def _load(self):
         with open(self.path, "r+b") as handle:  # under the writers' lock: a shard mid-append is not cut
             fcntl.flock(handle, fcntl.LOCK_EX)
-            self._load_locked(handle)
-
-    def _load_locked(self, handle):
-        raw = handle.read()
-        good_until = 0
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break  # a line cut short by a crash
-            try:
-                self.records.append(json.loads(line))
-            except json.JSONDecodeError:
-                if good_until + len(line) == len(raw):
-                    break
-                raise AccordError(f"{self.path}: corrupt line {len(self.records) + 1}; fix or remove it") from None
-            good_until += len(line)
-        if good_until != len(raw):
-            handle.truncate(good_until)
+            raw = handle.read()
+            good_until = 0
+            for line in raw.splitlines(keepends=True):
+                if not line.endswith(b"\n"):
+                    break  # a line cut short by a crash
+                try:
+                    self.records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    if good_until + len(line) == len(raw):
+                        break
+                    raise AccordError(f"{self.path}: corrupt line {len(self.records) + 1}; fix or remove it") from None
+                good_until += len(line)
+            if good_until != len(raw):
+                handle.truncate(good_until)
 
     def append(self, record: dict) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"

@@ -188,14 +188,11 @@ def run_consensus(config: RunConfig, out_dir: str | Path, drafter: LanguageModel
     chosen = select_tasks(config, root)
     write_run_metadata(out_dir, run_settings(config, root, drafter, judge))
     store = ResultStore(Path(out_dir) / RESULTS)
-    todo = []
     index, count = config.shard
-    for k, (tasks, pool) in chosen.items():
-        for task in tasks[index - 1::count]:
-            for goal in config.goals:
-                if item_key(task, goal) not in store.done:
-                    todo.append((task, goal, pool))
-    total = sum(len(tasks[index - 1::count]) for tasks, _ in chosen.values()) * len(config.goals)
+    mine = [(tasks[index - 1::count], pool) for tasks, pool in chosen.values()]  # this shard's tasks
+    todo = [(task, goal, pool) for tasks, pool in mine for task in tasks for goal in config.goals
+            if item_key(task, goal) not in store.done]
+    total = sum(len(tasks) for tasks, _ in mine) * len(config.goals)
     from tqdm import tqdm
 
     label = "consensus" if count == 1 else f"consensus {index}/{count}"

@@ -19,7 +19,7 @@ ROPE_BASE = 10000.0
 HIDDEN, HEADS, KV_HEADS, LAYERS, FFN = 32, 4, 2, 2, 64
 
 
-def write_tiny_gguf(path, seed: int = 0):
+def write_tiny_gguf(path, seed: int = 0, context_length: int = 2048):
     """A 2-layer llama GGUF with a byte-level BPE tokenizer (256 byte tokens, one merge, 3 specials)."""
     import gguf
     from transformers.convert_slow_tokenizer import bytes_to_unicode
@@ -30,7 +30,7 @@ def write_tiny_gguf(path, seed: int = 0):
     tokens = specials + byte_tokens + ["he"]
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny")
-    writer.add_context_length(2048)
+    writer.add_context_length(context_length)
     writer.add_embedding_length(HIDDEN)
     writer.add_block_count(LAYERS)
     writer.add_feed_forward_length(FFN)

@@ -202,3 +202,42 @@ def test_default_judge_is_never_the_model_under_test():
     assert default_judge("qwen2.5-coder-0.5b") == "qwen2.5-coder-1.5b"
     assert default_judge("qwen2.5-coder-1.5b") == "qwen2.5-coder-0.5b"
     assert default_judge("smollm2-135m") == "qwen2.5-coder-1.5b"
+
+
+def test_llamacpp_judge_scores_item_by_item_with_the_rubric_kept_and_the_same_probabilities(tmp_path):
+    """On llama.cpp the judge scores each item in its own call (keep_prefix: the rubric's KV is kept, the item
+    and its answer are evaluated once for the three parts): the same digit probabilities as every prompt
+    scored whole, and fewer tokens evaluated."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    pytest.importorskip("gguf", reason="the gguf package is not installed")
+    from test_loading import write_tiny_gguf
+
+    from accord.lm.llamacpp import EXACT_CONTEXT, LlamaCppLM
+    from accord.values.know_why import PARTS, choice_probs
+
+    path = write_tiny_gguf(tmp_path / "tiny.gguf", context_length=8192)  # a byte-level vocabulary: long prompts
+    # float32 KV cache: with the default f16 cache any change of batching (this one, or scoring a prompt alone)
+    # moves this random model's probabilities by up to ~0.05, the cache's rounding, not the method
+    judge, fresh = (LlamaCppLM(path, n_ctx=8192, n_threads=1, context_overrides=EXACT_CONTEXT) for _ in range(2))
+    items = [Item("POWER", 1, "taking charge of the club", 1, "A"),
+             Item("HEDONISM", 2, "eating cake at midnight", 0, "C"),
+             Item("TRADITION", 3, "skipping the family feast", -1, "B")]
+    answers = ["1. Attribution Analysis: it is about control. 2. Counterfactual Analysis: if shared, no.",
+               "1. Attribution Analysis: unrelated. 3. Rebuttal Argument: some say pleasure, but no.",
+               ""]
+    evaluated = []
+    original = judge._decode
+    judge._decode = lambda tokens, *rest: (evaluated.append(len(tokens)), original(tokens, *rest))[1]
+    got = know_why_paper.rate(judge, items, answers, PAPER)
+    assert judge.keep_prefix is False  # restored
+    prompts = [know_why_paper.judge_prompt(fresh, item, answer, part, PAPER)
+               for item, answer in zip(items, answers) for part in PARTS]
+    whole = np.exp(fresh.choice_logprobs(prompts, list(PAPER.judge_digits)))
+    want = whole / whole.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got.reshape(len(prompts), -1), want, atol=1e-5)
+    batch_evaluated = []  # the whole batch with its one shared prefix (the rubric), as before
+    original_fresh = fresh._decode
+    fresh._decode = lambda tokens, *rest: (batch_evaluated.append(len(tokens)), original_fresh(tokens, *rest))[1]
+    choice_probs(fresh, prompts, list(PAPER.judge_digits))
+    answer_tokens = sum(len(fresh.tokenize(answer)) for answer in answers)
+    assert sum(evaluated) <= sum(batch_evaluated) - 2 * answer_tokens  # each answer once instead of three times

@@ -33,7 +33,7 @@ class FakeJudge:
 
     def choice_logprobs(self, prompts, choices, prefix=""):
         rows = []
-        for prompt in prompts:
+        for prompt in (prefix + p for p in prompts):
             if choices[0] == "A":
                 first = prompt.split("Response A:")[1].split("Response B:")[0]
                 second = prompt.split("Response B:")[1]
@@ -255,3 +255,50 @@ def test_pairwise_judge_through_an_openai_compatible_endpoint():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_pairwise_judge_phase_on_llamacpp_shares_each_question_s_head_with_the_same_verdicts(tmp_path):
+    """One question's comparisons go to the judge together (the instructions, question and first response
+    evaluated once; the second order reuses the first's head with keep_prefix): with a float32 cache the
+    probabilities equal those of every prompt scored whole, and fewer tokens are evaluated."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    pytest.importorskip("gguf", reason="the gguf package is not installed")
+    from test_loading import write_tiny_gguf
+
+    from accord.eval.preferences import answer_key, judge_phase
+    from accord.lm.base import normalize_choices
+    from accord.lm.llamacpp import EXACT_CONTEXT, LlamaCppLM
+
+    path = write_tiny_gguf(tmp_path / "tiny.gguf", context_length=4096)
+    judge, fresh = (LlamaCppLM(path, n_ctx=4096, n_threads=1, context_overrides=EXACT_CONTEXT) for _ in range(2))
+    config = PreferenceEvalConfig(preferences=("concise",), sentences={"concise": "Be concise."})
+    answers = {answer_key("concise", method, q["id"]): {"answer": f"{method} says {q['question'][:5]} {i}"}
+               for i, q in enumerate(QUESTIONS[:2]) for method in config.methods}
+    evaluated = []
+    original = judge._decode
+    judge._decode = lambda tokens, *rest: (evaluated.append(len(tokens)), original(tokens, *rest))[1]
+    store = ResultStore(tmp_path / "judged.jsonl")
+
+    class Bar:
+        total = n = 0
+
+        def refresh(self):
+            pass
+
+        def update(self, k):
+            self.n += k
+
+    judge_phase(judge, QUESTIONS[:2], config, answers, store, Bar())
+    assert judge.keep_prefix is False and len(store.records) == 8
+    prompts, whole_tokens = [], 0
+    for record in store.records:
+        q = QUESTIONS[int(record["id"])]["question"]
+        ours, theirs = answers[answer_key("concise", "amulet", record["id"])]["answer"], \
+            answers[answer_key("concise", record["baseline"], record["id"])]["answer"]
+        for (first, second), key in (((ours, theirs), "probs_xy"), ((theirs, ours), "probs_yx")):
+            prompt = fresh.chat_prompt(PAIRWISE.question.format(question=q, first=first, second=second,
+                                                                preference="Be concise."), system=PAIRWISE.system)
+            want = normalize_choices(fresh.choice_logprobs([prompt], list(PAIRWISE.choices)))[0]
+            np.testing.assert_allclose(record[key], want, atol=1e-5)
+            whole_tokens += len(fresh.tokenize(prompt))
+    assert sum(evaluated) < 0.6 * whole_tokens

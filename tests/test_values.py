@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from accord.errors import AccordError
+from accord.lm.base import choice_probs, shared_prefix
 from accord.values import know_why
 from accord.values.data import SAMPLE_DIR, Item, load_value_file, select_items
 from accord.values.definitions import VALUES, resolve_values
@@ -171,11 +172,11 @@ def test_clean_part_limits_words_and_lines():
 def test_shared_prefix():
     head = "system: be strict and fair\nuser: "
     prompts = [head + "Definition: x\nText: a", head + "Definition: x\nText: b"]
-    assert know_why.shared_prefix(prompts) == head + "Definition: x\n"
-    assert know_why.shared_prefix(prompts[:1]) == ""
-    assert know_why.shared_prefix(["short\na", "short\nb"]) == ""  # too short to be worth it
+    assert shared_prefix(prompts) == head + "Definition: x\n"
+    assert shared_prefix(prompts[:1]) == ""
+    assert shared_prefix(["short\na", "short\nb"]) == ""  # too short to be worth it
     # never split inside a run of line breaks
-    assert know_why.shared_prefix(["x" * 40 + "\n\nA", "x" * 40 + "\n\nB"]) == ""
+    assert shared_prefix(["x" * 40 + "\n\nA", "x" * 40 + "\n\nB"]) == ""
 
 
 def test_choice_probs_with_shared_prefix_match_plain_scoring(tiny_lm):
@@ -183,9 +184,9 @@ def test_choice_probs_with_shared_prefix_match_plain_scoring(tiny_lm):
 
     head = tiny_lm.chat_prompt("Definition: a long shared definition of the value\nText: ", system="Grade it.")
     prompts = [head + "one\nAnswer:", head + "two two\nAnswer:", head + "three\nAnswer:"]
-    assert know_why.shared_prefix(prompts)
+    assert shared_prefix(prompts)
     plain = normalize_choices(tiny_lm.choice_logprobs(prompts, list("12345")))
-    assert np.allclose(know_why.choice_probs(tiny_lm, prompts, list("12345")), plain, atol=1e-4)
+    assert np.allclose(choice_probs(tiny_lm, prompts, list("12345")), plain, atol=1e-4)
 
 
 # ---- end to end on the tiny random model ----------------------------------------------------------

@@ -213,7 +213,8 @@ def test_llamacpp_judge_scores_item_by_item_with_the_rubric_kept_and_the_same_pr
     from test_loading import write_tiny_gguf
 
     from accord.lm.llamacpp import EXACT_CONTEXT, LlamaCppLM
-    from accord.values.know_why import PARTS, choice_probs
+    from accord.lm.base import choice_probs
+    from accord.values.know_why import PARTS
 
     path = write_tiny_gguf(tmp_path / "tiny.gguf", context_length=8192)  # a byte-level vocabulary: long prompts
     # float32 KV cache: with the default f16 cache any change of batching (this one, or scoring a prompt alone)

@@ -65,23 +65,24 @@ def _answer(text: str) -> str:
 def pointwise_scores(judge_lm, items: list[tuple[str, str]], preference: str, texts: JudgeTexts = POINTWISE,
                      ) -> list[float]:
     """P(Yes) / (P(Yes) + P(No)) for each (question, answer)."""
-    from accord.lm.base import normalize_choices
+    from accord.lm.base import choice_probs
 
     prompts = [judge_lm.chat_prompt(texts.question.format(question=q, answer=_answer(a), preference=preference),
                                     system=texts.system or None) for q, a in items]
-    return normalize_choices(judge_lm.choice_logprobs(prompts, list(texts.choices)))[:, 0].tolist()
+    return choice_probs(judge_lm, prompts, list(texts.choices))[:, 0].tolist()
 
 
 def pairwise_probabilities(judge_lm, items: list[tuple[str, str, str]], preference: str,
                            texts: JudgeTexts = PAIRWISE) -> np.ndarray:
     """[len(items), 3]: the judge's (first better, second better, tie) probabilities for each
-    (question, first answer, second answer), renormalized over the three options."""
-    from accord.lm.base import normalize_choices
+    (question, first answer, second answer), renormalized over the three options. The prompts' common head
+    (instructions, and the question and first response when they are the same) is evaluated once."""
+    from accord.lm.base import choice_probs
 
     prompts = [judge_lm.chat_prompt(texts.question.format(question=q, first=_answer(a), second=_answer(b),
                                                           preference=preference), system=texts.system or None)
                for q, a, b in items]
-    return normalize_choices(judge_lm.choice_logprobs(prompts, list(texts.choices)))
+    return choice_probs(judge_lm, prompts, list(texts.choices))
 
 
 def order_verdict(probabilities) -> int:

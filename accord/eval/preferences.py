@@ -49,7 +49,8 @@ class PreferenceEvalConfig:
     reward_head: int = 0
     """Which output of the reward model is the score."""
     batch_size: int = 4
-    """Questions decoded (and judged) together."""
+    """Questions decoded together (and judged together by the pointwise judge; the pairwise judge takes one
+    question's comparisons per call)."""
     sentences: dict = field(default_factory=dict)
     """The preference sentence shown to the pairwise judge and the reward model, per preference."""
 
@@ -82,7 +83,8 @@ def expected_answers(questions, config: PreferenceEvalConfig) -> int:
 
 
 def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict, store, progress) -> None:
-    """Pairwise: Amulet against each baseline per question (both orders); pointwise: every answer."""
+    """Pairwise: Amulet against each baseline per question (both orders), one question's comparisons per call
+    so that the judge evaluates their common prompt head once; pointwise: every answer, batch_size at a time."""
     from accord.eval.judges import pairwise_verdicts, pointwise_scores
 
     challenger = config.methods[-1]
@@ -102,10 +104,23 @@ def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict
     todo = [job for job in jobs if job[0] not in store.done]
     progress.total, progress.n = len(jobs), len(jobs) - len(todo)
     progress.refresh()
+    chunks = []
     for preference in config.preferences:
         mine = [job for job in todo if job[1] == preference]
-        for start in range(0, len(mine), config.batch_size):
-            chunk = mine[start:start + config.batch_size]
+        if config.reading == "pairwise":  # one question's comparisons together: they share the judge prompt's head
+            by_question: dict[str, list] = {}
+            for job in mine:
+                by_question.setdefault(job[0].rsplit(":", 1)[1], []).append(job)
+            chunks += list(by_question.values())
+        else:
+            chunks += [mine[start:start + config.batch_size] for start in range(0, len(mine), config.batch_size)]
+    keeps = config.reading == "pairwise" and hasattr(judge_lm, "keep_prefix")  # llama.cpp: the second order
+    kept_before = judge_lm.keep_prefix if keeps else None                       # reuses the first order's head
+    if keeps:
+        judge_lm.keep_prefix = True
+    try:
+        for chunk in chunks:
+            preference = chunk[0][1]
             inputs = [job[3] for job in chunk]
             if config.reading == "pairwise":
                 results = pairwise_verdicts(judge_lm, inputs, config.sentences[preference])
@@ -114,6 +129,9 @@ def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict
             for (key, _, fields, _), result in zip(chunk, results):
                 store.append({"key": key, "preference": preference, "id": key.rsplit(":", 1)[1], **fields, **result})
             progress.update(len(chunk))
+    finally:
+        if keeps:
+            judge_lm.keep_prefix = kept_before
 
 
 def reward_phase(scorer, questions, config: PreferenceEvalConfig, answers: dict, store, progress) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -135,6 +136,31 @@ def normalize_choices(logprobs: np.ndarray) -> np.ndarray:
     shifted = logprobs - logprobs.max(axis=-1, keepdims=True)
     probs = np.exp(shifted)
     return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def shared_prefix(prompts: list[str], min_chars: int = 32) -> str:
+    """The longest common prefix of the prompts that ends with a line break followed (in every prompt) by
+    the same non-newline character, so that splitting there does not change how either side tokenizes;
+    "" when there is none worth sharing."""
+    if len(prompts) < 2:
+        return ""
+    common = os.path.commonprefix(prompts)
+    prefix = ""
+    for i in range(len(common) - 2, 0, -1):
+        if common[i] == "\n" and common[i + 1] != "\n":
+            prefix = common[:i + 1]
+            break
+    return prefix if len(prefix) >= min_chars else ""
+
+
+def choice_probs(lm, prompts: list[str], choices: list[str]) -> np.ndarray:
+    """normalize_choices(lm.choice_logprobs(...)), with the prompts' shared prefix evaluated once."""
+    prefix = shared_prefix(prompts)
+    if prefix:
+        logprobs = lm.choice_logprobs([p[len(prefix):] for p in prompts], choices, prefix=prefix)
+    else:
+        logprobs = lm.choice_logprobs(prompts, choices)
+    return normalize_choices(logprobs)
 
 
 def shared_prefix_length(a: list[int], b: list[int]) -> int:

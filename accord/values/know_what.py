@@ -53,7 +53,7 @@ def prompt(lm, item: Item, shots: list[Item], protocol=None) -> str:
 
 def score(lm, items: list[Item], shots: dict[str, list[Item]], protocol=None) -> np.ndarray:
     """Probabilities of A/B/C (renormalized over the three letters) for each item: [len(items), 3]."""
-    from accord.values.know_why import choice_probs
+    from accord.lm.base import choice_probs
 
     prompts = [prompt(lm, item, shots[item.key], protocol) for item in items]
     return choice_probs(lm, prompts, list(LETTERS))

@@ -14,11 +14,10 @@ the digits 1-5: the expected score (sum of p(d) * d) and the argmax score are bo
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
-from accord.lm.base import SamplingConfig, normalize_choices
+from accord.lm.base import SamplingConfig, choice_probs
 from accord.values.data import Item
 from accord.values.definitions import COUNTER_STANCE, STANCE
 
@@ -99,31 +98,6 @@ def judge_prompt(judge, item: Item, part: str, explanation: str) -> str:
             f"At most {WORD_LIMIT} words.\n"
             f'Explanation: "{explanation}"\n\nAnswer with a single digit from 1 to 5.')
     return judge.chat_prompt(user, system=f"{JUDGE_SYSTEM}\n\n{RUBRIC}")
-
-
-def shared_prefix(prompts: list[str], min_chars: int = 32) -> str:
-    """The longest common prefix of the prompts that ends with a line break followed (in every prompt) by
-    the same non-newline character, so that splitting there does not change how either side tokenizes;
-    "" when there is none worth sharing."""
-    if len(prompts) < 2:
-        return ""
-    common = os.path.commonprefix(prompts)
-    prefix = ""
-    for i in range(len(common) - 2, 0, -1):
-        if common[i] == "\n" and common[i + 1] != "\n":
-            prefix = common[:i + 1]
-            break
-    return prefix if len(prefix) >= min_chars else ""
-
-
-def choice_probs(lm, prompts: list[str], choices: list[str]) -> np.ndarray:
-    """normalize_choices(lm.choice_logprobs(...)), with the prompts' shared prefix evaluated once."""
-    prefix = shared_prefix(prompts)
-    if prefix:
-        logprobs = lm.choice_logprobs([p[len(prefix):] for p in prompts], choices, prefix=prefix)
-    else:
-        logprobs = lm.choice_logprobs(prompts, choices)
-    return normalize_choices(logprobs)
 
 
 def rate(judge, items: list[Item], explanations: list[dict[str, str]]) -> np.ndarray:

@@ -19,9 +19,9 @@ import re
 
 import numpy as np
 
-from accord.lm.base import SamplingConfig
+from accord.lm.base import SamplingConfig, choice_probs
 from accord.values.data import Item
-from accord.values.know_why import PARTS, choice_probs
+from accord.values.know_why import PARTS
 from accord.values.protocols import PAPER_DEFINITIONS, PAPER_PARTS, RELATION, Protocol
 
 

@@ -302,3 +302,30 @@ def test_pairwise_judge_phase_on_llamacpp_shares_each_question_s_head_with_the_s
             np.testing.assert_allclose(record[key], want, atol=1e-5)
             whole_tokens += len(fresh.tokenize(prompt))
     assert sum(evaluated) < 0.6 * whole_tokens
+
+
+def test_two_shards_fill_one_folder_with_the_rows_of_one_process(tiny_lm, tmp_path):
+    """--shard 1/2 and 2/2 (run here one after the other) write the answers and judgements of a single
+    process, none twice; the first to finish returns None (no table yet), the last writes the table."""
+    from dataclasses import replace
+
+    protocol = PROTOCOLS["paper"]
+    config = PreferenceEvalConfig(preferences=("concise",), methods=("base", "pref", "amulet"), model="tiny",
+                                  judge="tiny", sentences={"concise": "Be concise."})
+
+    def run(folder, shard):
+        return run_preference_eval(QUESTIONS, replace(config, shard=shard),
+                                   lambda method, preference: protocol.method_config(method, preference),
+                                   SamplingConfig(max_new_tokens=5), tmp_path / folder, {"x": 1}, lambda name: tiny_lm)
+
+    whole = run("one", (1, 1))
+    assert run("two", (1, 2)) is None
+    split = run("two", (2, 2))
+    assert split["preferences"] == whole["preferences"]
+    for name in ("answers.jsonl", "judgements.jsonl"):
+        rows = [json.loads(line) for line in (tmp_path / "two" / name).read_text().splitlines()]
+        want = [json.loads(line) for line in (tmp_path / "one" / name).read_text().splitlines()]
+        assert len({r["key"] for r in rows}) == len(rows)
+        assert sorted(rows, key=lambda r: r["key"]) == sorted(want, key=lambda r: r["key"])
+    with pytest.raises(AccordError, match="shard"):
+        run("three", (3, 2))

@@ -115,6 +115,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """"K/N" -> (K, N) with 1 <= K <= N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 1/2), got {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return index, count
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
     try:

@@ -21,17 +21,6 @@ from pathlib import Path
 from accord.errors import AccordError
 
 
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """"K/N" -> (K, N) with 1 <= K <= N."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 1/2), got {text!r}") from None
-    if not 1 <= index <= count:
-        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
-    return index, count
-
 def parse_parties(text: str) -> list[int]:
     from accord.consensus.data import PARTY_COUNTS
 
@@ -47,7 +36,7 @@ def parse_parties(text: str) -> list[int]:
 
 
 def register(subparsers) -> None:
-    from accord.cli import add_model_arguments, positive_int
+    from accord.cli import add_model_arguments, parse_shard, positive_int
     from accord.consensus.protocols import DEFAULT_PROTOCOL, PROTOCOLS
     from accord.consensus.run import DEFAULT_JUDGE, DEFAULT_VOTE, VOTE_READINGS
     from accord.decoding.methods import METHODS

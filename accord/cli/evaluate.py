@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from accord.cli import add_model_arguments, positive_int
+from accord.cli import add_model_arguments, parse_shard, positive_int
 from accord.cli.generate import add_method_arguments, method_config, sampling_config
 from accord.errors import AccordError
 
@@ -80,7 +80,8 @@ def run_eval_preferences(args) -> int:
     config = PreferenceEvalConfig(preferences=tuple(preferences), methods=tuple(methods), model=args.model,
                                   judge=args.judge, reading=reading, reward_model=args.reward_model,
                                   reward_head=args.reward_head, batch_size=args.batch_size,
-                                  sentences={p: template.format(preference=p) for p in preferences})
+                                  sentences={p: template.format(preference=p) for p in preferences},
+                                  shard=args.shard)
     out = Path(args.out or f"runs/eval-{'-'.join(p.replace(' ', '_') for p in preferences)}"[:120])
     settings = {"model": args.model, "judge": args.judge, "reading": reading, "backend": args.backend,
                 "protocol": protocol.record(), "judge_texts": JUDGE_TEXTS[reading].record(),
@@ -94,6 +95,10 @@ def run_eval_preferences(args) -> int:
         questions, config, lambda method, preference: method_config(args, method, preference), sampling, out,
         settings, load=_loader(args),
         load_scorer=lambda: RewardModelScorer(args.reward_model, head=args.reward_head, device=args.device or "cpu"))
+    if summary is None:
+        print(f"shard {args.shard[0]}/{args.shard[1]}: its questions are done; another shard's are not yet, and "
+              f"the shard that finishes last (or a rerun without --shard) writes the table in {out}")
+        return 0
     print(format_table(summary))
     print()
     print(_validation_line(args.judge, reading, template))
@@ -178,6 +183,9 @@ def register(subparsers) -> None:
     prefs.add_argument("--reward-model", default=None, help="folder of a local sequence-classification reward model")
     prefs.add_argument("--reward-head", type=int, default=0, help="reward model output used as the score (default 0)")
     prefs.add_argument("--batch-size", type=positive_int, default=4, help="default 4")
+    prefs.add_argument("--shard", type=parse_shard, default=(1, 1), metavar="K/N",
+                       help="generate and judge every N-th question from the K-th, so N processes (one per core) "
+                            "fill one --out folder together (default 1/1: all questions)")
     prefs.add_argument("--out", help="run folder (default runs/eval-<preferences>)")
     add_method_arguments(prefs, many_preferences=True)
     prefs.set_defaults(func=run_eval_preferences)

@@ -53,6 +53,9 @@ class PreferenceEvalConfig:
     question's comparisons per call)."""
     sentences: dict = field(default_factory=dict)
     """The preference sentence shown to the pairwise judge and the reward model, per preference."""
+    shard: tuple[int, int] = (1, 1)
+    """(K, N): this process generates and judges every N-th question from the K-th, so N processes (one per
+    core) fill one run folder together; not a setting of the results."""
 
 
 def answer_key(preference: str, method: str, question_id: str) -> str:
@@ -77,9 +80,20 @@ def generate_phase(lm, questions, config: PreferenceEvalConfig, make_config, sam
                 progress.update(len(chunk))
 
 
-def expected_answers(questions, config: PreferenceEvalConfig) -> int:
-    per_preference = len([m for m in config.methods if m != "base"])
-    return len(questions) * (per_preference * len(config.preferences) + ("base" in config.methods))
+def answer_keys(questions, config: PreferenceEvalConfig) -> list[str]:
+    """The keys of every answer the generation phase writes for these questions."""
+    return ([answer_key("*", "base", q["id"]) for q in questions] if "base" in config.methods else []) + [
+        answer_key(p, m, q["id"]) for p in config.preferences for m in config.methods if m != "base"
+        for q in questions]
+
+
+def judgement_keys(questions, config: PreferenceEvalConfig) -> list[str]:
+    """The keys of every judgement: pairwise, Amulet (the last method) against each other method per question;
+    pointwise, every answer."""
+    if config.reading == "pairwise":
+        return [f"{p}:{config.methods[-1]}>{b}:{q['id']}" for p in config.preferences for q in questions
+                for b in config.methods[:-1]]
+    return [f"{p}:{m}:{q['id']}" for p in config.preferences for q in questions for m in config.methods]
 
 
 def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict, store, progress) -> None:
@@ -280,33 +294,43 @@ def plot_summary(summary: dict, path: Path) -> None:
 
 
 def run_preference_eval(questions, config: PreferenceEvalConfig, make_config, sampling, out: Path,
-                        settings: dict, load, load_scorer=None) -> dict:
+                        settings: dict, load, load_scorer=None) -> dict | None:
     """All phases. `make_config(method, preference)` gives a MethodConfig; `load(name)` a model-layer object
-    and `load_scorer()` a reward-model scorer (so tests can pass tiny models)."""
+    and `load_scorer()` a reward-model scorer (so tests can pass tiny models). Returns the summary, or None
+    when this shard (`config.shard`) is done but another shard's questions are not."""
     from tqdm import tqdm
 
     from accord.runs import ResultStore, write_run_metadata
 
     if config.reading not in ("pairwise", "pointwise"):
         raise AccordError(f"unknown judge reading {config.reading!r}; choose pairwise or pointwise")
+    index, count = config.shard
+    if not 1 <= index <= count:
+        raise AccordError(f"shard must be K/N with 1 <= K <= N, got {index}/{count}")
+    mine = questions[index - 1::count]  # this shard's questions
     write_run_metadata(out, settings)
     store = ResultStore(out / "answers.jsonl")
-    total = expected_answers(questions, config)
-    if len(store.done) < total:
-        with tqdm(total=total, initial=len(store.done), desc="generate", unit="answer") as progress:
+    mine_answers = answer_keys(mine, config)
+    done = sum(key in store.done for key in mine_answers)
+    if done < len(mine_answers):
+        with tqdm(total=len(mine_answers), initial=done, desc="generate", unit="answer") as progress:
             lm = load(config.model)
-            generate_phase(lm, questions, config, make_config, sampling, store, progress)
+            generate_phase(lm, mine, config, make_config, sampling, store, progress)
             del lm
             gc.collect()
-    answers = {record["key"]: record for record in store.records}
     judged = ResultStore(out / "judgements.jsonl")
-    per_question = (len(config.methods) - 1) if config.reading == "pairwise" else len(config.methods)
-    if len(judged.done) < len(questions) * len(config.preferences) * per_question:
+    if any(key not in judged.done for key in judgement_keys(mine, config)):
+        answers = {record["key"]: record for record in ResultStore(out / "answers.jsonl").records}
         with tqdm(desc="judge", unit="judgement") as progress:
             judge_lm = load(config.judge)
-            judge_phase(judge_lm, questions, config, answers, judged, progress)
+            judge_phase(judge_lm, mine, config, answers, judged, progress)
             del judge_lm
             gc.collect()
+    answers = {record["key"]: record for record in ResultStore(out / "answers.jsonl").records}
+    judged = ResultStore(out / "judgements.jsonl")
+    if count > 1 and (any(key not in answers for key in answer_keys(questions, config))
+                      or any(key not in judged.done for key in judgement_keys(questions, config))):
+        return None  # another shard's work is still running: the table needs every answer and judgement
     rewards = None
     if config.reward_model:
         rewards = ResultStore(out / "rewards.jsonl")

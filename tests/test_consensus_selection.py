@@ -133,3 +133,43 @@ def test_run_with_candidates_records_the_selection(tiny_lm, tmp_path):
         RunConfig(candidates=2, **dict(settings, temperature=0.0))
     with pytest.raises(AccordError, match="unknown selection rule"):
         RunConfig(candidates=2, select_rule="dictator", **settings)
+
+
+def test_llamacpp_judge_evaluates_a_task_s_background_once_for_all_candidates(tmp_path):
+    """With llama.cpp the judge keeps the prompt head its candidates share (system text, background): the
+    same votes as a fresh judge per candidate (float32 cache) and fewer tokens evaluated."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    pytest.importorskip("gguf", reason="the gguf package is not installed")
+    import numpy as np
+    from test_loading import write_tiny_gguf
+
+    from accord.consensus.data import Party, Task
+    from accord.consensus.judge import judge_resolution
+    from accord.consensus.protocols import get_protocol
+    from accord.consensus.selection import draft_and_select
+    from accord.lm.base import SamplingConfig
+    from accord.lm.llamacpp import EXACT_CONTEXT, LlamaCppLM
+
+    path = write_tiny_gguf(tmp_path / "tiny.gguf", context_length=8192)
+    judge, fresh = (LlamaCppLM(path, n_ctx=8192, n_threads=1, context_overrides=EXACT_CONTEXT) for _ in range(2))
+    drafter = LlamaCppLM(path, n_ctx=2048, n_threads=1)
+    protocol = get_protocol("paper")
+    background = "The council debates how to fund rural bus lines over the next ten years. " * 4
+    task = Task("t", "1", "Buses", background, [Party("A", "more buses", 6), Party("B", "lower taxes", 4)],
+                [0.6, 0.4], "A")
+    evaluated = []
+    original = judge._decode
+    judge._decode = lambda tokens, *rest: (evaluated.append(len(tokens)), original(tokens, *rest))[1]
+    sampling = SamplingConfig(max_new_tokens=6, temperature=1.0, seed=1)
+    (_, _, _, extra), = draft_and_select(drafter, judge, [(task, "rawlsian", [])], None, sampling, "base",
+                                         protocol, 3)
+    assert judge.keep_prefix is False
+    fresh_evaluated = []
+    original_fresh = fresh._decode
+    fresh._decode = lambda tokens, *rest: (fresh_evaluated.append(len(tokens)), original_fresh(tokens, *rest))[1]
+    for candidate in extra["candidates"]:
+        fresh._clear()
+        votes, _ = judge_resolution(fresh, task, candidate["draft"], protocol)
+        np.testing.assert_allclose(candidate["scores"], [v.expected for v in votes], atol=1e-4)
+    background_tokens = len(fresh.tokenize(background))
+    assert sum(evaluated) <= sum(fresh_evaluated) - 2 * background_tokens  # the background once, not 3 times

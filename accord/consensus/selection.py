@@ -93,8 +93,16 @@ def draft_and_select(drafter, judge, batch, examples, sampling, method: str, pro
     drafts = [draft_resolutions(drafter, tasks, goals, method, replace(sampling, seed=(sampling.seed or 0) + c),
                                 examples, method_overrides, protocol=protocol) for c in range(candidates)]
     out = []
+    keeps = hasattr(judge, "keep_prefix")  # llama.cpp: a task's candidates share the judge prompt's head (the
+    kept_before = judge.keep_prefix if keeps else None  # system text and background), evaluated once
     for i, (task, goal) in enumerate(zip(tasks, goals)):
-        judged = [judge_resolution(judge, task, drafts[c][i].text, protocol) for c in range(candidates)]
+        if keeps:
+            judge.keep_prefix = True
+        try:
+            judged = [judge_resolution(judge, task, drafts[c][i].text, protocol) for c in range(candidates)]
+        finally:
+            if keeps:
+                judge.keep_prefix = kept_before
         scores = [party_scores(votes, reading) for votes, _ in judged]
         usable = [c for c in range(candidates) if scores[c] is not None]
         index, values = 0, [None] * candidates

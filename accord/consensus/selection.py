@@ -34,6 +34,7 @@ from accord.consensus.goals import GOALS, VOTING_GOALS, evaluate
 from accord.consensus.judge import judge_resolution
 from accord.errors import AccordError
 from accord.games import social_choice
+from accord.lm.base import keeping_prefix
 
 RULES = ("auto", "seat-weighted") + social_choice.RULES
 
@@ -93,16 +94,9 @@ def draft_and_select(drafter, judge, batch, examples, sampling, method: str, pro
     drafts = [draft_resolutions(drafter, tasks, goals, method, replace(sampling, seed=(sampling.seed or 0) + c),
                                 examples, method_overrides, protocol=protocol) for c in range(candidates)]
     out = []
-    keeps = hasattr(judge, "keep_prefix")  # llama.cpp: a task's candidates share the judge prompt's head (the
-    kept_before = judge.keep_prefix if keeps else None  # system text and background), evaluated once
     for i, (task, goal) in enumerate(zip(tasks, goals)):
-        if keeps:
-            judge.keep_prefix = True
-        try:
+        with keeping_prefix(judge):  # llama.cpp: the head a task's candidates share (system text, background) once
             judged = [judge_resolution(judge, task, drafts[c][i].text, protocol) for c in range(candidates)]
-        finally:
-            if keeps:
-                judge.keep_prefix = kept_before
         scores = [party_scores(votes, reading) for votes, _ in judged]
         usable = [c for c in range(candidates) if scores[c] is not None]
         index, values = 0, [None] * candidates

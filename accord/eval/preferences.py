@@ -19,6 +19,7 @@ The base answer does not depend on the preference and is generated once per ques
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict
     """Pairwise: Amulet against each baseline per question (both orders), one question's comparisons per call
     so that the judge evaluates their common prompt head once; pointwise: every answer, batch_size at a time."""
     from accord.eval.judges import pairwise_verdicts, pointwise_scores
+    from accord.lm.base import keeping_prefix
 
     challenger = config.methods[-1]
     jobs = []  # (key, preference, record fields, judge input)
@@ -128,11 +130,8 @@ def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict
             chunks += list(by_question.values())
         else:
             chunks += [mine[start:start + config.batch_size] for start in range(0, len(mine), config.batch_size)]
-    keeps = config.reading == "pairwise" and hasattr(judge_lm, "keep_prefix")  # llama.cpp: the second order
-    kept_before = judge_lm.keep_prefix if keeps else None                       # reuses the first order's head
-    if keeps:
-        judge_lm.keep_prefix = True
-    try:
+    # pairwise on llama.cpp: the second order reuses the first order's head
+    with keeping_prefix(judge_lm) if config.reading == "pairwise" else contextlib.nullcontext():
         for chunk in chunks:
             preference = chunk[0][1]
             inputs = [job[3] for job in chunk]
@@ -143,9 +142,6 @@ def judge_phase(judge_lm, questions, config: PreferenceEvalConfig, answers: dict
             for (key, _, fields, _), result in zip(chunk, results):
                 store.append({"key": key, "preference": preference, "id": key.rsplit(":", 1)[1], **fields, **result})
             progress.update(len(chunk))
-    finally:
-        if keeps:
-            judge_lm.keep_prefix = kept_before
 
 
 def reward_phase(scorer, questions, config: PreferenceEvalConfig, answers: dict, store, progress) -> None:

@@ -10,6 +10,7 @@ answer tokens: "A"/"B"/"C", the digits 0-9, ...), which is how every judge in ac
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -136,6 +137,21 @@ def normalize_choices(logprobs: np.ndarray) -> np.ndarray:
     shifted = logprobs - logprobs.max(axis=-1, keepdims=True)
     probs = np.exp(shifted)
     return probs / probs.sum(axis=-1, keepdims=True)
+
+
+@contextlib.contextmanager
+def keeping_prefix(lm):
+    """Inside the block, a backend that can keep a prompt's KV between calls (llama.cpp's `keep_prefix`)
+    keeps it, so consecutive calls whose prompts share a head evaluate it once; the setting is restored after.
+    A no-op on other backends."""
+    if not hasattr(lm, "keep_prefix"):
+        yield lm
+        return
+    before, lm.keep_prefix = lm.keep_prefix, True
+    try:
+        yield lm
+    finally:
+        lm.keep_prefix = before
 
 
 def shared_prefix(prompts: list[str], min_chars: int = 32) -> str:

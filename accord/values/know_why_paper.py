@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from accord.lm.base import SamplingConfig, choice_probs
+from accord.lm.base import SamplingConfig, choice_probs, keeping_prefix
 from accord.values.data import Item
 from accord.values.know_why import PARTS
 from accord.values.protocols import PAPER_DEFINITIONS, PAPER_PARTS, RELATION, Protocol
@@ -75,12 +75,9 @@ def rate(judge, items: list[Item], answers: list[str], protocol: Protocol) -> np
                for item, answer in zip(items, answers) for part in PARTS]
     digits = list(protocol.judge_digits)
     if hasattr(judge, "keep_prefix"):
-        kept_before, judge.keep_prefix = judge.keep_prefix, True
-        try:
+        with keeping_prefix(judge):
             probs = np.concatenate([choice_probs(judge, prompts[i:i + len(PARTS)], digits)
                                     for i in range(0, len(prompts), len(PARTS))])
-        finally:
-            judge.keep_prefix = kept_before
     else:
         probs = choice_probs(judge, prompts, digits)
     return probs.reshape(len(items), len(PARTS), len(digits))

@@ -53,6 +53,14 @@ def sha256_files(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    """(K, N) of a run split over N processes, each taking every N-th item from the K-th; an error otherwise."""
+    index, count = shard
+    if not 1 <= index <= count:
+        raise AccordError(f"shard must be K/N with 1 <= K <= N, got {index}/{count}")
+    return index, count
+
+
 class ResultStore:
     """Append-only JSONL of finished items, keyed by `key_field`."""
 

@@ -27,7 +27,7 @@ from accord.consensus.selection import check_rule, draft_and_select
 from accord.decoding.methods import METHODS
 from accord.errors import AccordError
 from accord.lm.base import LanguageModel, SamplingConfig
-from accord.runs import ResultStore, sha256_files, write_run_metadata
+from accord.runs import ResultStore, check_shard, sha256_files, write_run_metadata
 
 RESULTS = "results.jsonl"
 DEFAULT_JUDGE = "qwen2.5-coder-1.5b"
@@ -98,9 +98,7 @@ class RunConfig:
                               f"temperature {self.temperature})")
         check_rule(self.select_rule)
         method_parameters(self.method, method_overrides(self))  # a bad plausibility fails here, before any model
-        index, count = self.shard
-        if not 1 <= index <= count:
-            raise AccordError(f"shard must be K/N with 1 <= K <= N, got {index}/{count}")
+        check_shard(self.shard)
 
 
 def method_overrides(config: RunConfig) -> dict | None:

@@ -296,13 +296,11 @@ def run_preference_eval(questions, config: PreferenceEvalConfig, make_config, sa
     when this shard (`config.shard`) is done but another shard's questions are not."""
     from tqdm import tqdm
 
-    from accord.runs import ResultStore, write_run_metadata
+    from accord.runs import ResultStore, check_shard, write_run_metadata
 
     if config.reading not in ("pairwise", "pointwise"):
         raise AccordError(f"unknown judge reading {config.reading!r}; choose pairwise or pointwise")
-    index, count = config.shard
-    if not 1 <= index <= count:
-        raise AccordError(f"shard must be K/N with 1 <= K <= N, got {index}/{count}")
+    index, count = check_shard(config.shard)
     mine = questions[index - 1::count]  # this shard's questions
     write_run_metadata(out, settings)
     store = ResultStore(out / "answers.jsonl")
@@ -316,17 +314,18 @@ def run_preference_eval(questions, config: PreferenceEvalConfig, make_config, sa
             gc.collect()
     judged = ResultStore(out / "judgements.jsonl")
     if any(key not in judged.done for key in judgement_keys(mine, config)):
-        answers = {record["key"]: record for record in ResultStore(out / "answers.jsonl").records}
+        answers = {record["key"]: record for record in store.records}  # this shard's answers are all here
         with tqdm(desc="judge", unit="judgement") as progress:
             judge_lm = load(config.judge)
             judge_phase(judge_lm, mine, config, answers, judged, progress)
             del judge_lm
             gc.collect()
-    answers = {record["key"]: record for record in ResultStore(out / "answers.jsonl").records}
-    judged = ResultStore(out / "judgements.jsonl")
-    if count > 1 and (any(key not in answers for key in answer_keys(questions, config))
-                      or any(key not in judged.done for key in judgement_keys(questions, config))):
-        return None  # another shard's work is still running: the table needs every answer and judgement
+    if count > 1:  # the other shards write to the same files: read them again for the table
+        store, judged = ResultStore(out / "answers.jsonl"), ResultStore(out / "judgements.jsonl")
+        if (any(key not in store.done for key in answer_keys(questions, config))
+                or any(key not in judged.done for key in judgement_keys(questions, config))):
+            return None  # another shard's work is still running: the table needs every answer and judgement
+    answers = {record["key"]: record for record in store.records}
     rewards = None
     if config.reward_model:
         rewards = ResultStore(out / "rewards.jsonl")

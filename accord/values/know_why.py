@@ -14,7 +14,6 @@ the digits 1-5: the expected score (sum of p(d) * d) and the argmax score are bo
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from accord.lm.base import SamplingConfig, choice_probs

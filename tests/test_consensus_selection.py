@@ -141,6 +141,7 @@ def test_llamacpp_judge_evaluates_a_task_s_background_once_for_all_candidates(tm
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     pytest.importorskip("gguf", reason="the gguf package is not installed")
     import numpy as np
+    from test_llamacpp_keep_prefix import counting
     from test_loading import write_tiny_gguf
 
     from accord.consensus.data import Party, Task
@@ -157,16 +158,12 @@ def test_llamacpp_judge_evaluates_a_task_s_background_once_for_all_candidates(tm
     background = "The council debates how to fund rural bus lines over the next ten years. " * 4
     task = Task("t", "1", "Buses", background, [Party("A", "more buses", 6), Party("B", "lower taxes", 4)],
                 [0.6, 0.4], "A")
-    evaluated = []
-    original = judge._decode
-    judge._decode = lambda tokens, *rest: (evaluated.append(len(tokens)), original(tokens, *rest))[1]
+    evaluated = counting(judge)
     sampling = SamplingConfig(max_new_tokens=6, temperature=1.0, seed=1)
     (_, _, _, extra), = draft_and_select(drafter, judge, [(task, "rawlsian", [])], None, sampling, "base",
                                          protocol, 3)
     assert judge.keep_prefix is False
-    fresh_evaluated = []
-    original_fresh = fresh._decode
-    fresh._decode = lambda tokens, *rest: (fresh_evaluated.append(len(tokens)), original_fresh(tokens, *rest))[1]
+    fresh_evaluated = counting(fresh)
     for candidate in extra["candidates"]:
         fresh._clear()
         votes, _ = judge_resolution(fresh, task, candidate["draft"], protocol)

@@ -263,6 +263,7 @@ def test_pairwise_judge_phase_on_llamacpp_shares_each_question_s_head_with_the_s
     probabilities equal those of every prompt scored whole, and fewer tokens are evaluated."""
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     pytest.importorskip("gguf", reason="the gguf package is not installed")
+    from test_llamacpp_keep_prefix import counting
     from test_loading import write_tiny_gguf
 
     from accord.eval.preferences import answer_key, judge_phase
@@ -274,9 +275,7 @@ def test_pairwise_judge_phase_on_llamacpp_shares_each_question_s_head_with_the_s
     config = PreferenceEvalConfig(preferences=("concise",), sentences={"concise": "Be concise."})
     answers = {answer_key("concise", method, q["id"]): {"answer": f"{method} says {q['question'][:5]} {i}"}
                for i, q in enumerate(QUESTIONS[:2]) for method in config.methods}
-    evaluated = []
-    original = judge._decode
-    judge._decode = lambda tokens, *rest: (evaluated.append(len(tokens)), original(tokens, *rest))[1]
+    evaluated = counting(judge)
     store = ResultStore(tmp_path / "judged.jsonl")
 
     class Bar:

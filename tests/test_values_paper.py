@@ -210,6 +210,7 @@ def test_llamacpp_judge_scores_item_by_item_with_the_rubric_kept_and_the_same_pr
     scored whole, and fewer tokens evaluated."""
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     pytest.importorskip("gguf", reason="the gguf package is not installed")
+    from test_llamacpp_keep_prefix import counting
     from test_loading import write_tiny_gguf
 
     from accord.lm.llamacpp import EXACT_CONTEXT, LlamaCppLM
@@ -226,9 +227,7 @@ def test_llamacpp_judge_scores_item_by_item_with_the_rubric_kept_and_the_same_pr
     answers = ["1. Attribution Analysis: it is about control. 2. Counterfactual Analysis: if shared, no.",
                "1. Attribution Analysis: unrelated. 3. Rebuttal Argument: some say pleasure, but no.",
                ""]
-    evaluated = []
-    original = judge._decode
-    judge._decode = lambda tokens, *rest: (evaluated.append(len(tokens)), original(tokens, *rest))[1]
+    evaluated = counting(judge)
     got = know_why_paper.rate(judge, items, answers, PAPER)
     assert judge.keep_prefix is False  # restored
     prompts = [know_why_paper.judge_prompt(fresh, item, answer, part, PAPER)
@@ -236,9 +235,7 @@ def test_llamacpp_judge_scores_item_by_item_with_the_rubric_kept_and_the_same_pr
     whole = np.exp(fresh.choice_logprobs(prompts, list(PAPER.judge_digits)))
     want = whole / whole.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(got.reshape(len(prompts), -1), want, atol=1e-5)
-    batch_evaluated = []  # the whole batch with its one shared prefix (the rubric), as before
-    original_fresh = fresh._decode
-    fresh._decode = lambda tokens, *rest: (batch_evaluated.append(len(tokens)), original_fresh(tokens, *rest))[1]
+    batch_evaluated = counting(fresh)  # the whole batch with its one shared prefix (the rubric), as before
     choice_probs(fresh, prompts, list(PAPER.judge_digits))
     answer_tokens = sum(len(fresh.tokenize(answer)) for answer in answers)
     assert sum(evaluated) <= sum(batch_evaluated) - 2 * answer_tokens  # each answer once instead of three times

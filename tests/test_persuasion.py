@@ -12,10 +12,10 @@ from accord.errors import AccordError
 from accord.games.persuasion import make_problem, prosecutor
 from accord.lm.base import Generation
 from accord.persuasion.advisor import AdvisorTrainer, PersuasionConfig, leave_one_out, receiver_prompt
-from accord.persuasion.evaluate import evaluate, prior_signals, summarize
+from accord.persuasion.evaluate import evaluate, format_summary, prior_signals, summarize
 from accord.persuasion.finite import FiniteConfig, train_scheme, value_and_gradient
 from accord.persuasion.sandbox import run_program
-from accord.persuasion.tasks import arithmetic_tasks, extract_integer, program_for, split
+from accord.persuasion.tasks import Task, arithmetic_tasks, extract_integer, program_for, split, states_answer
 from accord.runs import ResultStore
 from accord.train.mpo import MPOConfig
 
@@ -105,6 +105,16 @@ def test_extract_integer():
     assert extract_integer("no number") is None
 
 
+def test_states_answer_whole_numbers_only():
+    task = arithmetic_tasks(1)[0]  # answer 12
+    assert task.answer == "12"
+    assert states_answer(task, "so the answer is 12.") and states_answer(task, "2 x 12 = 24")
+    assert not any(states_answer(task, text) for text in ("120 coins", "x = 112", "12.5", "12,000", "twelve"))
+    assert states_answer(task, None) is None
+    code = Task("HumanEval/0", "code", "def f():\n", "return 12", "", "f")
+    assert states_answer(code, "return 12") is None
+
+
 def test_split_is_disjoint_and_seeded():
     tasks = arithmetic_tasks(20)
     train, test = split(tasks, 0.25, seed=4)
@@ -168,6 +178,12 @@ def test_evaluate_conditions_and_summary(tmp_path):
     assert summary["conditions"]["advisor"]["accuracy"] == 1.0
     assert summary["conditions"]["none"]["accuracy"] == 0.0
     assert summary["paired_vs_none"]["advisor"]["difference"] == 1.0
+    stated = summary["signal_states_answer"]
+    assert "none" not in stated and stated["advisor"] == {"n": len(test), "states_answer": 1.0,
+                                                          "accuracy_when_stated": 1.0, "accuracy_otherwise": None}
+    prior_hits = [str(t.answer) in re.findall(r"\d+", s) for t, s in zip(test, signals["prior"])]
+    assert stated["prior"]["states_answer"] == pytest.approx(np.mean(prior_hits))
+    assert "advisor: the signal states the answer in 1.00 of" in format_summary(summary)
     assert "Advice" not in receiver_prompt(test[0], None) and "oracle\n x" in receiver_prompt(test[0], " oracle\n x ")
     # resume: a second call asks nothing new
     before = len(store.records)

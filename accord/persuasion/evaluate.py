@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.persuasion.advisor import PersuasionConfig, receiver_success
-from accord.persuasion.tasks import Task
+from accord.persuasion.tasks import Task, states_answer
 from accord.runs import ResultStore
 from accord.stats import bootstrap_ci
 
@@ -46,19 +46,41 @@ def evaluate(receiver, tasks: list[Task], store: ResultStore, signals_by_conditi
             success, replies = receiver_success(receiver, [t for t, _ in chunk], [s for _, s in chunk], config)
             for (task, signal), ok, reply in zip(chunk, success, replies):
                 store.append({"key": f"{condition}:{task.task_id}", "condition": condition, "task": task.task_id,
-                              "success": bool(ok), "signal": signal, "reply": reply})
+                              "success": bool(ok), "signal": signal, "reply": reply,
+                              "states_answer": states_answer(task, signal)})
             if progress:
                 progress(len(chunk))
     return store.records
 
 
+def _condition_order(condition: str) -> int:
+    return CONDITIONS.index(condition) if condition in CONDITIONS else len(CONDITIONS)
+
+
+def _revelation(records: list[dict]) -> dict:
+    """Per condition (math): the share of signals that state the answer, and the Receiver's accuracy when
+    they do and when they do not (None where no record of that kind exists)."""
+    out: dict[str, dict] = {}
+    for condition in sorted({r["condition"] for r in records}, key=_condition_order):
+        rows = [r for r in records if r["condition"] == condition and r.get("states_answer") is not None]
+        if not rows:
+            continue
+        stated = [r["success"] for r in rows if r["states_answer"]]
+        other = [r["success"] for r in rows if not r["states_answer"]]
+        out[condition] = {"n": len(rows), "states_answer": len(stated) / len(rows),
+                          "accuracy_when_stated": float(np.mean(stated)) if stated else None,
+                          "accuracy_otherwise": float(np.mean(other)) if other else None}
+    return out
+
+
 def summarize(records: list[dict]) -> dict:
-    """Accuracy per condition with 95% bootstrap intervals, and paired differences to `none`."""
+    """Accuracy per condition with 95% bootstrap intervals, paired differences to `none`, and (math) how
+    often each condition's signal states the answer."""
     by_condition: dict[str, dict[str, float]] = {}
     for record in records:
         by_condition.setdefault(record["condition"], {})[record["task"]] = float(record["success"])
     summary = {"conditions": {}, "paired_vs_none": {}}
-    for condition in sorted(by_condition, key=lambda c: CONDITIONS.index(c) if c in CONDITIONS else 99):
+    for condition in sorted(by_condition, key=_condition_order):
         values = list(by_condition[condition].values())
         mean, low, high = bootstrap_ci(values)
         summary["conditions"][condition] = {"n": len(values), "accuracy": mean, "ci95": [low, high]}
@@ -67,6 +89,7 @@ def summarize(records: list[dict]) -> dict:
             diffs = [by_condition[condition][t] - by_condition["none"][t] for t in shared]
             mean, low, high = bootstrap_ci(diffs)
             summary["paired_vs_none"][condition] = {"n": len(shared), "difference": mean, "ci95": [low, high]}
+    summary["signal_states_answer"] = _revelation(records)
     return summary
 
 
@@ -132,6 +155,10 @@ def plot_report(summary: dict, log_path: Path | None, png: Path, title: str = ""
     plt.close(fig)
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def format_summary(summary: dict) -> str:
     """A small text table."""
     lines = ["condition  n    accuracy  95% CI"]
@@ -140,4 +167,8 @@ def format_summary(summary: dict) -> str:
     for condition, row in summary["paired_vs_none"].items():
         lines.append(f"{condition} - none (paired, n={row['n']}): {row['difference']:+.3f} "
                      f"[{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
+    for condition, row in summary.get("signal_states_answer", {}).items():
+        lines.append(f"{condition}: the signal states the answer in {row['states_answer']:.2f} of {row['n']} tasks; "
+                     f"accuracy {_share(row['accuracy_when_stated'])} when it does, "
+                     f"{_share(row['accuracy_otherwise'])} when not")
     return "\n".join(lines)

@@ -109,6 +109,16 @@ def extract_integer(text: str) -> str | None:
     return numbers[-1 if "Answer:" not in text else 0].replace(",", "")
 
 
+def states_answer(task: Task, text: str | None) -> bool | None:
+    """math: does `text` (a signal) contain the exact answer as a whole number? None for code or no text.
+
+    A diagnostic of how much of the state a signal reveals: an Advisor that has learned to tell the Receiver
+    the answer states it; information drawn from the prior states it only by coincidence."""
+    if task.kind != "math" or not text:
+        return None
+    return task.answer in re.findall(r"(?<![\d.])-?\d+(?![\d.]\d)", text.replace(",", ""))
+
+
 # ------------------------------------------------------------------------------------------------------ code
 
 def humaneval_tasks() -> list[Task]:

@@ -218,6 +218,31 @@ def test_advisor_trainer_runs_logs_and_resumes(tmp_path):
     assert steps == [1, 2, 3]
     assert len(again.signals(tasks[:3])) == 3
 
+
+def test_eval_initial_condition_uses_the_advisor_before_training(tmp_path):
+    """`persuade eval --conditions initial` draws from a trainer before resume(): the untrained Advisor's
+    signals, for the tasks not yet answered, with the same seed."""
+    from conftest import make_tiny_model, make_tiny_tokenizer
+
+    from accord.cli.persuade import _signals
+
+    tokenizer = make_tiny_tokenizer()
+    tasks = arithmetic_tasks(4, min_steps=1, max_steps=1)
+    config = MPOConfig(steps=2, prompts_per_step=2, max_new_tokens=6, learning_rate=1e-2, checkpoint_every=1)
+
+    def trainer(out):
+        return AdvisorTrainer(make_tiny_model(len(tokenizer), seed=1), tokenizer, tasks, ScriptedReceiver(),
+                              PersuasionConfig(group=2), config, out)
+
+    untrained = trainer(tmp_path / "untrained").signals(tasks[1:], seed=3)
+    trainer(tmp_path / "run").train()
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append({"key": f"initial:{tasks[0].task_id}", "condition": "initial", "task": tasks[0].task_id,
+                  "success": False})
+    again = trainer(tmp_path / "run")
+    assert _signals(again, "initial", tasks, store, seed=3) == [None] + untrained
+    assert again.resume() and len(_signals(again, "advisor", tasks, store, seed=3)) == 4
+
 # --------------------------------------------------------------------------------------------- command line
 
 

@@ -56,8 +56,9 @@ def register(subparsers) -> None:
     common(evaluate)
     evaluate.add_argument("--advisor-run", help="a `persuade train` folder (its task split and Advisor are used)")
     evaluate.add_argument("--conditions", default=None,
-                          help="comma-separated subset of none,prior,advisor (default: all three with --advisor-run, "
-                               "else none,prior)")
+                          help="comma-separated subset of none,prior,advisor,initial (default: the paper's three, "
+                               "none,prior,advisor, with --advisor-run, else none,prior; initial = the Advisor before "
+                               "training). Rerun into the same --out to add a condition")
     evaluate.add_argument("--limit", type=positive_int, help="evaluate the first N held-out problems")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the prior draws and the Advisor's signals")
     evaluate.set_defaults(func=run_eval)
@@ -127,6 +128,13 @@ def run_train(args) -> int:
     return 0
 
 
+def _signals(trainer, condition: str, tasks, store, seed: int) -> list[str | None]:
+    """One signal per task not yet answered under `condition` (None for the answered ones)."""
+    missing = [t for t in tasks if f"{condition}:{t.task_id}" not in store.done]
+    drawn = dict(zip([t.task_id for t in missing], trainer.signals(missing, seed) if missing else []))
+    return [drawn.get(t.task_id) for t in tasks]
+
+
 def run_eval(args) -> int:
     from tqdm import tqdm
 
@@ -148,8 +156,9 @@ def run_eval(args) -> int:
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown:
         raise AccordError(f"unknown condition(s) {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}")
-    if "advisor" in conditions and not trained:
-        raise AccordError("the advisor condition needs --advisor-run (a `persuade train` folder)")
+    advised = [c for c in conditions if c in ("advisor", "initial")]
+    if advised and not trained:
+        raise AccordError(f"the {advised[0]} condition needs --advisor-run (a `persuade train` folder)")
     train_tasks, test_tasks = _split(args)
     if trained and set(trained["settings"]["train_tasks"]) & {t.task_id for t in test_tasks}:
         raise AccordError(f"{args.advisor_run} trained on some of these held-out problems; check its split.json")
@@ -157,24 +166,25 @@ def run_eval(args) -> int:
     settings = PersuasionConfig(receiver_max_tokens=args.receiver_max_tokens)
     out = Path(args.out)
     write_run_metadata(out, {"method": "persuasion-eval (arXiv 2405.18718, reconstruction)",
-                             "receiver": args.receiver, "conditions": conditions, "seed": args.seed,
+                             "receiver": args.receiver, "seed": args.seed,
                              "advisor_run": args.advisor_run, "split": {k: getattr(args, k) for k in SPLIT_KEYS},
                              "tasks": [t.task_id for t in test_tasks], "persuasion": vars(settings)})
     receiver = load_model(args.receiver, backend=args.backend, dtype=args.dtype, device=args.device)
     signals = {"none": [None] * len(test_tasks), "prior": prior_signals(test_tasks, train_tasks, args.seed)}
     store = ResultStore(out / "results.jsonl")
-    if "advisor" in conditions:
-        missing = [t for t in test_tasks if f"advisor:{t.task_id}" not in store.done]
+    if advised:
         saved = trained["settings"]
         settings.group = saved["persuasion"]["group"]
         settings.advisor_sees_info = saved["persuasion"]["advisor_sees_info"]
         config = MPOConfig(**saved["optimizer"], steps=1)
         trainer = _advisor_trainer(saved["advisor"], "float32", args.device, train_tasks, receiver, settings,
                                    config, args.advisor_run, args.receiver)
-        if not trainer.resume():
-            raise AccordError(f"{args.advisor_run} has no checkpoint.pt")
-        drawn = dict(zip([t.task_id for t in missing], trainer.signals(missing, args.seed) if missing else []))
-        signals["advisor"] = [drawn.get(t.task_id) for t in test_tasks]
+        if "initial" in conditions:  # before resume() the trainer holds the Advisor as it was before training
+            signals["initial"] = _signals(trainer, "initial", test_tasks, store, args.seed)
+        if "advisor" in conditions:
+            if not trainer.resume():
+                raise AccordError(f"{args.advisor_run} has no checkpoint.pt")
+            signals["advisor"] = _signals(trainer, "advisor", test_tasks, store, args.seed)
     with tqdm(total=len(conditions) * len(test_tasks), desc="receiver answers", unit="task") as bar:
         bar.update(sum(1 for c in conditions for t in test_tasks if f"{c}:{t.task_id}" in store.done))
         evaluate(receiver, test_tasks, store, {c: signals[c] for c in conditions}, settings, progress=bar.update)

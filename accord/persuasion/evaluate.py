@@ -7,6 +7,9 @@ Bai, Wang, Zhang et al. (2024), arXiv 2405.18718, compare the Receiver's accurac
            task, shown where the signal would go (the Receiver gets information, but not about this task)
   advisor  the trained Advisor's signal about this task (one sample from its signalling scheme)
 
+and, as an option of ours, `initial`: the signal of the Advisor before training (same prompt, same seed),
+which separates what the Advisor's access to ω gives from what training adds.
+
 on problems the Advisor never trained on. Results are appended to results.jsonl one (condition, task) at a
 time (a rerun resumes); the report gives accuracy per condition with percentile-bootstrap 95% intervals
 (accord.stats) and the paired difference advisor − none, and draws accuracy bars and the training curve.
@@ -25,7 +28,8 @@ from accord.persuasion.tasks import Task, states_answer
 from accord.runs import ResultStore
 from accord.stats import bootstrap_ci
 
-CONDITIONS = ("none", "prior", "advisor")
+CONDITIONS = ("none", "prior", "advisor", "initial")
+COLOURS = {"none": "#999999", "prior": "#6f9fd8", "advisor": "#d8794f", "initial": "#e8b89f"}
 
 
 def prior_signals(tasks: list[Task], train_tasks: list[Task], seed: int = 0) -> list[str]:
@@ -143,7 +147,7 @@ def plot_report(summary: dict, log_path: Path | None, png: Path, title: str = ""
     acc = [summary["conditions"][c]["accuracy"] for c in names]
     err = np.array([[a - summary["conditions"][c]["ci95"][0], summary["conditions"][c]["ci95"][1] - a]
                     for c, a in zip(names, acc)]).T
-    axes[0].bar(names, acc, yerr=err, capsize=4, color=["#999999", "#6f9fd8", "#d8794f"][:len(names)])
+    axes[0].bar(names, acc, yerr=err, capsize=4, color=[COLOURS.get(c, "#777777") for c in names])
     axes[0].set_ylim(0, 1)
     axes[0].set_ylabel("Receiver accuracy (95% CI)")
     axes[0].set_title(title or "held-out accuracy")

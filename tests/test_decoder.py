@@ -126,3 +126,30 @@ def test_choice_tokens_must_be_distinct_and_non_empty(tiny_lm):
         tiny_lm.choice_token_ids(["A", "A"])
     with pytest.raises(AccordError, match="no token"):
         tiny_lm.choice_token_ids(["B", ""])
+
+
+def test_no_deprecated_cache_keyword(tiny_lm, tmp_path):
+    """Every forward pass of ours passes the KV cache under the keyword this transformers version expects
+    (`cache` since 5.2x; `past_key_values` warns there): decoding (one and two streams, shared prefix),
+    beam search, constrained choice, the logits processor and MPO's sampler."""
+    import warnings
+
+    from conftest import make_tiny_model, make_tiny_tokenizer
+
+    from accord.lm.hf import CACHE_KEY
+    from accord.train.mpo import MPOConfig, MPOTrainer
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for method in ("base", "amulet"):
+            generate_answers(tiny_lm, QUESTIONS[:2], MethodConfig(method=method, preference="concise"),
+                             SamplingConfig(max_new_tokens=3))
+        tiny_lm.generate_beam(QUESTIONS[:1], 2, SamplingConfig(max_new_tokens=3))
+        tiny_lm.choice_logprobs(["Is it red?", "Blue?"], ["yes", "no"], prefix="Answer yes or no. ")
+        test_logits_processor_equals_decoder(tiny_lm)
+        tokenizer = make_tiny_tokenizer()
+        trainer = MPOTrainer(make_tiny_model(len(tokenizer)), tokenizer, QUESTIONS[:2], judge=None,
+                             config=MPOConfig(steps=1, prompts_per_step=2, max_new_tokens=3), out_dir=tmp_path)
+        trainer.generate(QUESTIONS[:2], copies=1)
+    messages = [str(w.message) for w in caught if "past_key_values" in str(w.message) or "cache_params" in str(w.message)]
+    assert messages == [] or CACHE_KEY == "past_key_values", messages[:2]

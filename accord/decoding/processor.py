@@ -20,6 +20,7 @@ from transformers import DynamicCache, LogitsProcessor
 from accord.decoding.amulet import amulet_logits
 from accord.decoding.linear_alignment import linear_alignment_logits
 from accord.lm.base import LogitsCombiner
+from accord.lm.hf import CACHE_KEY
 
 
 def make_amulet_combiner(alpha: float = 2.0, eta: float = 10.0, lam: float = 2.0, iterations: int = 60):
@@ -46,7 +47,7 @@ class TwoStreamLogitsProcessor(LogitsProcessor):
         if self.cache is None:
             self.cache = DynamicCache()
             out = self.model(input_ids=self.input_ids, attention_mask=self.attention_mask,
-                             position_ids=self.positions, past_key_values=self.cache, use_cache=True,
+                             position_ids=self.positions, **{CACHE_KEY: self.cache}, use_cache=True,
                              logits_to_keep=1)
         else:
             new_tokens = input_ids[:, self.seen:]
@@ -55,6 +56,6 @@ class TwoStreamLogitsProcessor(LogitsProcessor):
             positions = self.positions[:, -1:] + torch.arange(1, count + 1, device=input_ids.device)
             self.positions = torch.cat([self.positions, positions], -1)
             out = self.model(input_ids=new_tokens, attention_mask=self.attention_mask, position_ids=positions,
-                             past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+                             **{CACHE_KEY: self.cache}, use_cache=True, logits_to_keep=1)
         self.seen = input_ids.shape[1]
         return self.combine(out.logits[:, -1, :].float(), scores.float()).to(scores.dtype)

@@ -15,10 +15,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 from transformers import DynamicCache
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from accord.errors import AccordError
 from accord.lm.base import (Generation, LogitsCombiner, SamplingConfig, TokenCallback, first_token_ids, item_generators,
                              item_keys, pick_tokens, shared_prefix_length)
+
+# The keyword (and output field) of a forward pass's KV cache: transformers 5.2x renamed `past_key_values` to
+# `cache` and warns on the old name; older versions (>= 4.56 is supported) know only `past_key_values`.
+CACHE_KEY = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -62,14 +67,14 @@ def prefill_shared_pairs(model, prompt_ids: list[list[int]], pad_id: int, device
     prefix_ids, prefix_mask = left_pad([a[:n] for a, n in zip(first, shared)], pad_id, device)
     prefix_positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache()
-    model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=prefix_positions, past_key_values=cache,
+    model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=prefix_positions, **{CACHE_KEY: cache},
           use_cache=True, logits_to_keep=1)
     cache.reorder_cache(torch.arange(batch, device=device).repeat(2))
     rest = [a[n:] for a, n in zip(first, shared)] + [b[n:] for b, n in zip(second, shared)]
     rest_ids, rest_mask = left_pad(rest, pad_id, device)
     attention_mask = torch.cat([prefix_mask.repeat(2, 1), rest_mask], dim=-1)
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_ids.shape[1]:]
-    out = model(input_ids=rest_ids, attention_mask=attention_mask, position_ids=positions, past_key_values=cache,
+    out = model(input_ids=rest_ids, attention_mask=attention_mask, position_ids=positions, **{CACHE_KEY: cache},
                 use_cache=True, logits_to_keep=1)
     return out, attention_mask, positions
 
@@ -99,7 +104,7 @@ def decode_streams(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     else:
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                    past_key_values=DynamicCache(), use_cache=True, logits_to_keep=1)
+                    **{CACHE_KEY: DynamicCache()}, use_cache=True, logits_to_keep=1)
     next_position = position_ids[:, -1:] + 1
     tokens: list[list[int]] = [[] for _ in range(batch)]
     finish = ["length"] * batch
@@ -127,7 +132,7 @@ def decode_streams(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
         chosen = chosen.masked_fill(done, pad_id)
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones(rows, 1)], dim=-1)
         out = model(input_ids=chosen.repeat(num_streams).unsqueeze(-1), attention_mask=attention_mask,
-                    position_ids=next_position, past_key_values=out.past_key_values, use_cache=True)
+                    position_ids=next_position, **{CACHE_KEY: getattr(out, CACHE_KEY)}, use_cache=True)
         next_position = next_position + 1
     return tokens, finish
 
@@ -202,14 +207,14 @@ class TransformersLM:
         for row, prompt in enumerate(prompts):
             input_ids, _ = self.encode([prompt])
             cache = DynamicCache()
-            out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            out = self.model(input_ids=input_ids, **{CACHE_KEY: cache}, use_cache=True, logits_to_keep=1)
             position = [input_ids.shape[1]]
 
             def extend(parents: list[int], tokens: list[int]) -> torch.Tensor:
                 cache.reorder_cache(torch.tensor(parents, device=self.device))
                 ids = torch.tensor(tokens, device=self.device).unsqueeze(-1)
                 step = self.model(input_ids=ids, position_ids=torch.full_like(ids, position[0]),
-                                  past_key_values=cache, use_cache=True)
+                                  **{CACHE_KEY: cache}, use_cache=True)
                 position[0] += 1
                 return step.logits[:, -1, :].float()
 
@@ -239,7 +244,7 @@ class TransformersLM:
         if prefix:
             prefix_ids = self.tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
             prefix_len = prefix_ids.shape[1]
-            self.model(input_ids=prefix_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self.model(input_ids=prefix_ids, **{CACHE_KEY: cache}, use_cache=True, logits_to_keep=1)
             cache.batch_repeat_interleave(len(prompts))
         self.tokenizer.padding_side = "right"
         try:
@@ -254,7 +259,7 @@ class TransformersLM:
         attention_mask = torch.cat([suffix_mask.new_ones(rows, prefix_len), suffix_mask], dim=-1)
         positions = (prefix_len + torch.arange(length, device=self.device)).expand(rows, length)
         out = self.model(input_ids=suffix_ids, attention_mask=attention_mask, position_ids=positions,
-                         past_key_values=cache if prefix_len else None, use_cache=bool(prefix_len))
+                         **{CACHE_KEY: cache if prefix_len else None}, use_cache=bool(prefix_len))
         last = suffix_mask.sum(-1) - 1
         logits = out.logits[torch.arange(rows, device=self.device), last].float()
         return torch.log_softmax(logits, dim=-1)[:, choice_ids].cpu().numpy()

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from accord.errors import AccordError
+from accord.lm.hf import CACHE_KEY
 from accord.runs import versions
 from accord.train.judges import Judge, call_judge
 
@@ -263,8 +264,8 @@ class MPOTrainer:
         pos = positions
         for _ in range(self.config.max_new_tokens):
             result = self.model(input_ids=step_input, attention_mask=attention, position_ids=pos,
-                                past_key_values=past, use_cache=True)
-            past = result.past_key_values
+                                **{CACHE_KEY: past}, use_cache=True)
+            past = getattr(result, CACHE_KEY)
             probs = torch.softmax(result.logits[:, -1].float() / self.config.temperature, dim=-1)
             token = torch.multinomial(probs.cpu(), 1, generator=self.generator).to(self.device).squeeze(-1)
             token = torch.where(done, torch.full_like(token, self.tokenizer.pad_token_id), token)

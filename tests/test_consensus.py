@@ -427,3 +427,14 @@ def test_data_folder_is_recorded_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(SAMPLE_DIR.parent)
     relative = resolve_data_dir(SAMPLE_DIR.name)
     assert relative.is_absolute() and relative == resolve_data_dir(str(SAMPLE_DIR.resolve()))
+
+
+def test_chart_of_a_one_goal_run_draws_without_warnings():
+    """A run of one goal leaves the other panel empty: it says so, and no empty legend is drawn (matplotlib warned)."""
+    from accord.consensus.report import ALL, chart_png
+
+    rows = [{"topic": ALL, "goal": "rawlsian", "parties": 2, "mean": 4.6, "low": 4.2, "high": 4.9}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = chart_png(rows)
+    assert png[:4] == b"\x89PNG"

@@ -140,6 +140,11 @@ def chart_png(rows: list[dict]) -> bytes:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     for ax, kind in zip(axes, ("vote", "value")):
         shown = [g for g in goals if (g in VOTING_GOALS) == (kind == "vote")]
+        if not shown:  # e.g. a run of one goal: say so instead of an empty frame (and an empty legend)
+            ax.text(0.5, 0.5, f"no {'voting goal' if kind == 'vote' else 'welfare principle'} in this run",
+                    ha="center", va="center", color="#777777")
+            ax.set_axis_off()
+            continue
         width = 0.8 / max(len(counts), 1)
         for j, k in enumerate(counts):
             xs, ys, errs = [], [], [[], []]

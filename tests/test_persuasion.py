@@ -178,6 +178,14 @@ def test_evaluate_conditions_and_summary(tmp_path):
     assert summary["conditions"]["advisor"]["accuracy"] == 1.0
     assert summary["conditions"]["none"]["accuracy"] == 0.0
     assert summary["paired_vs_none"]["advisor"]["difference"] == 1.0
+    assert "advisor_vs_initial" not in summary
+    # the Advisor before training: an empty signal on the first half, the oracle's on the rest
+    half = len(test) // 2
+    evaluate(ScriptedReceiver(), test, store, {"initial": [None] * half + signals["advisor"][half:]},
+             PersuasionConfig())
+    trained = summarize(store.records)["advisor_vs_initial"]
+    assert trained["n"] == len(test) and trained["difference"] == pytest.approx(half / len(test))
+    assert "advisor - initial (paired, n=6; what training adds): +0.500" in format_summary(summarize(store.records))
     stated = summary["signal_states_answer"]
     assert "none" not in stated and stated["advisor"] == {"n": len(test), "states_answer": 1.0,
                                                           "accuracy_when_stated": 1.0, "accuracy_otherwise": None}

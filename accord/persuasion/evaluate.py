@@ -77,9 +77,16 @@ def _revelation(records: list[dict]) -> dict:
     return out
 
 
+def _paired(by_condition: dict[str, dict[str, float]], condition: str, baseline: str) -> dict:
+    """condition − baseline on the tasks both answered, with a 95% bootstrap interval."""
+    shared = sorted(set(by_condition[condition]) & set(by_condition[baseline]))
+    mean, low, high = bootstrap_ci([by_condition[condition][t] - by_condition[baseline][t] for t in shared])
+    return {"n": len(shared), "difference": mean, "ci95": [low, high]}
+
+
 def summarize(records: list[dict]) -> dict:
-    """Accuracy per condition with 95% bootstrap intervals, paired differences to `none`, and (math) how
-    often each condition's signal states the answer."""
+    """Accuracy per condition with 95% bootstrap intervals, paired differences to `none` (and advisor −
+    initial: what training adds, when both were run), and (math) how often each signal states the answer."""
     by_condition: dict[str, dict[str, float]] = {}
     for record in records:
         by_condition.setdefault(record["condition"], {})[record["task"]] = float(record["success"])
@@ -89,10 +96,9 @@ def summarize(records: list[dict]) -> dict:
         mean, low, high = bootstrap_ci(values)
         summary["conditions"][condition] = {"n": len(values), "accuracy": mean, "ci95": [low, high]}
         if condition != "none" and "none" in by_condition:
-            shared = sorted(set(by_condition[condition]) & set(by_condition["none"]))
-            diffs = [by_condition[condition][t] - by_condition["none"][t] for t in shared]
-            mean, low, high = bootstrap_ci(diffs)
-            summary["paired_vs_none"][condition] = {"n": len(shared), "difference": mean, "ci95": [low, high]}
+            summary["paired_vs_none"][condition] = _paired(by_condition, condition, "none")
+    if "advisor" in by_condition and "initial" in by_condition:
+        summary["advisor_vs_initial"] = _paired(by_condition, "advisor", "initial")
     summary["signal_states_answer"] = _revelation(records)
     return summary
 
@@ -170,6 +176,10 @@ def format_summary(summary: dict) -> str:
         lines.append(f"{condition:9s} {row['n']:4d}  {row['accuracy']:.3f}     [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]")
     for condition, row in summary["paired_vs_none"].items():
         lines.append(f"{condition} - none (paired, n={row['n']}): {row['difference']:+.3f} "
+                     f"[{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
+    if "advisor_vs_initial" in summary:
+        row = summary["advisor_vs_initial"]
+        lines.append(f"advisor - initial (paired, n={row['n']}; what training adds): {row['difference']:+.3f} "
                      f"[{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
     for condition, row in summary.get("signal_states_answer", {}).items():
         lines.append(f"{condition}: the signal states the answer in {row['states_answer']:.2f} of {row['n']} tasks; "

@@ -260,6 +260,7 @@ def test_eval_initial_condition_uses_the_advisor_before_training(tmp_path):
     (["persuade", "eval", "--out", "OUT", "--advisor-run", "/no/such/run"], "not a `persuade train` folder"),
     (["persuade", "train", "--out", "OUT", "--test-fraction", "1.5"], "test-fraction"),
     (["persuade", "train", "--out", "OUT", "--kl", "-1"], "--kl"),
+    (["persuade", "train", "--out", "OUT", "--checkpoint-every", "-1"], "checkpoint_every must be non-negative"),
 ])
 def test_cli_bad_input_is_one_line(capsys, tmp_path, argv, message):
     from accord.cli import main

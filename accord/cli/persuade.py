@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     train.add_argument("--lr", type=positive_float, default=1e-5, help="learning rate (default 1e-5)")
     train.add_argument("--kl", type=float, default=0.05, help="weight of KL to the initial Advisor (default 0.05)")
     train.add_argument("--lora", type=int, default=0, help="LoRA rank (0 = full fine-tuning)")
+    train.add_argument("--checkpoint-every", type=int, default=10,
+                       help="steps between checkpoints (default 10; a stopped run resumes from the last one)")
     train.add_argument("--no-info", action="store_true", help="the Advisor does not observe ω (only the question)")
     train.add_argument("--seed", type=int, default=0, help="seed of sampling and task order")
     train.set_defaults(func=run_train)
@@ -106,6 +108,7 @@ def run_train(args) -> int:
                                 receiver_max_tokens=args.receiver_max_tokens)
     config = MPOConfig(steps=args.steps, prompts_per_step=args.batch, max_new_tokens=args.signal_tokens,
                        learning_rate=args.lr, kl_coef=args.kl, lora_rank=args.lora, seed=args.seed,
+                       checkpoint_every=args.checkpoint_every,
                        magnet_every=0, eval_every=0)
     config.check()
     out = Path(args.out)

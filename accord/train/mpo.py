@@ -39,7 +39,6 @@ import numpy as np
 import torch
 
 from accord.errors import AccordError
-from accord.lm.hf import CACHE_KEY
 from accord.runs import versions
 from accord.train.judges import Judge, call_judge
 
@@ -251,6 +250,8 @@ class MPOTrainer:
     @torch.no_grad()
     def generate(self, prompts: list[str], copies: int = 2):
         """Sample `copies` responses per prompt; returns (texts, input_ids, attention_mask, response_mask)."""
+        from accord.lm.hf import CACHE_KEY  # here, not at import: importing mpo does not need transformers
+
         ids, mask = self.encode([self.format_prompt(p) for p in prompts])
         ids, mask = ids.repeat_interleave(copies, 0), mask.repeat_interleave(copies, 0)
         self.model.eval()

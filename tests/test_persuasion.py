@@ -12,7 +12,7 @@ from accord.errors import AccordError
 from accord.games.persuasion import make_problem, prosecutor
 from accord.lm.base import Generation
 from accord.persuasion.advisor import AdvisorTrainer, PersuasionConfig, leave_one_out, receiver_prompt
-from accord.persuasion.evaluate import evaluate, format_summary, prior_signals, summarize
+from accord.persuasion.evaluate import advisor_signals, evaluate, format_summary, prior_signals, summarize
 from accord.persuasion.finite import FiniteConfig, train_scheme, value_and_gradient
 from accord.persuasion.sandbox import run_program
 from accord.persuasion.tasks import Task, arithmetic_tasks, extract_integer, program_for, split, states_answer
@@ -232,8 +232,6 @@ def test_eval_initial_condition_uses_the_advisor_before_training(tmp_path):
     signals, for the tasks not yet answered, with the same seed."""
     from conftest import make_tiny_model, make_tiny_tokenizer
 
-    from accord.cli.persuade import _signals
-
     tokenizer = make_tiny_tokenizer()
     tasks = arithmetic_tasks(4, min_steps=1, max_steps=1)
     config = MPOConfig(steps=2, prompts_per_step=2, max_new_tokens=6, learning_rate=1e-2, checkpoint_every=1)
@@ -248,8 +246,8 @@ def test_eval_initial_condition_uses_the_advisor_before_training(tmp_path):
     store.append({"key": f"initial:{tasks[0].task_id}", "condition": "initial", "task": tasks[0].task_id,
                   "success": False})
     again = trainer(tmp_path / "run")
-    assert _signals(again, "initial", tasks, store, seed=3) == [None] + untrained
-    assert again.resume() and len(_signals(again, "advisor", tasks, store, seed=3)) == 4
+    assert advisor_signals(again, "initial", tasks, store, seed=3) == [None] + untrained
+    assert again.resume() and len(advisor_signals(again, "advisor", tasks, store, seed=3)) == 4
 
 # --------------------------------------------------------------------------------------------- command line
 

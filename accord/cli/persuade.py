@@ -131,19 +131,13 @@ def run_train(args) -> int:
     return 0
 
 
-def _signals(trainer, condition: str, tasks, store, seed: int) -> list[str | None]:
-    """One signal per task not yet answered under `condition` (None for the answered ones)."""
-    missing = [t for t in tasks if f"{condition}:{t.task_id}" not in store.done]
-    drawn = dict(zip([t.task_id for t in missing], trainer.signals(missing, seed) if missing else []))
-    return [drawn.get(t.task_id) for t in tasks]
-
-
 def run_eval(args) -> int:
     from tqdm import tqdm
 
     from accord.lm import load_model
     from accord.persuasion.advisor import PersuasionConfig
-    from accord.persuasion.evaluate import CONDITIONS, evaluate, format_summary, plot_report, prior_signals, summarize
+    from accord.persuasion.evaluate import (CONDITIONS, advisor_signals, evaluate, format_summary, plot_report,
+                                            prior_signals, summarize)
     from accord.runs import ResultStore, write_run_metadata
     from accord.train.mpo import MPOConfig
 
@@ -183,11 +177,11 @@ def run_eval(args) -> int:
         trainer = _advisor_trainer(saved["advisor"], "float32", args.device, train_tasks, receiver, settings,
                                    config, args.advisor_run, args.receiver)
         if "initial" in conditions:  # before resume() the trainer holds the Advisor as it was before training
-            signals["initial"] = _signals(trainer, "initial", test_tasks, store, args.seed)
+            signals["initial"] = advisor_signals(trainer, "initial", test_tasks, store, args.seed)
         if "advisor" in conditions:
             if not trainer.resume():
                 raise AccordError(f"{args.advisor_run} has no checkpoint.pt")
-            signals["advisor"] = _signals(trainer, "advisor", test_tasks, store, args.seed)
+            signals["advisor"] = advisor_signals(trainer, "advisor", test_tasks, store, args.seed)
     with tqdm(total=len(conditions) * len(test_tasks), desc="receiver answers", unit="task") as bar:
         bar.update(sum(1 for c in conditions for t in test_tasks if f"{c}:{t.task_id}" in store.done))
         evaluate(receiver, test_tasks, store, {c: signals[c] for c in conditions}, settings, progress=bar.update)

@@ -38,6 +38,15 @@ def prior_signals(tasks: list[Task], train_tasks: list[Task], seed: int = 0) -> 
     return [rng.choice(train_tasks).info.strip() for _ in tasks]
 
 
+def advisor_signals(trainer, condition: str, tasks: list[Task], store: ResultStore, seed: int = 0
+                    ) -> list[str | None]:
+    """One signal per task from the trainer's current Advisor (its scheme, seeded), drawn only for the tasks
+    not yet answered under `condition` (None for the answered ones)."""
+    missing = [t for t in tasks if f"{condition}:{t.task_id}" not in store.done]
+    drawn = dict(zip([t.task_id for t in missing], trainer.signals(missing, seed) if missing else []))
+    return [drawn.get(t.task_id) for t in tasks]
+
+
 def evaluate(receiver, tasks: list[Task], store: ResultStore, signals_by_condition: dict[str, list],
              config: PersuasionConfig, batch: int = 8, progress=None) -> list[dict]:
     """Ask the Receiver every (condition, task) not yet in `store`, in batches; returns the store's records.

@@ -178,18 +178,20 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _paired_line(label: str, row: dict, note: str = "") -> str:
+    return (f"{label} (paired, n={row['n']}{note}): {row['difference']:+.3f} "
+            f"[{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
+
+
 def format_summary(summary: dict) -> str:
     """A small text table."""
     lines = ["condition  n    accuracy  95% CI"]
     for condition, row in summary["conditions"].items():
         lines.append(f"{condition:9s} {row['n']:4d}  {row['accuracy']:.3f}     [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]")
     for condition, row in summary["paired_vs_none"].items():
-        lines.append(f"{condition} - none (paired, n={row['n']}): {row['difference']:+.3f} "
-                     f"[{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
+        lines.append(_paired_line(f"{condition} - none", row))
     if "advisor_vs_initial" in summary:
-        row = summary["advisor_vs_initial"]
-        lines.append(f"advisor - initial (paired, n={row['n']}; what training adds): {row['difference']:+.3f} "
-                     f"[{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
+        lines.append(_paired_line("advisor - initial", summary["advisor_vs_initial"], "; what training adds"))
     for condition, row in summary.get("signal_states_answer", {}).items():
         lines.append(f"{condition}: the signal states the answer in {row['states_answer']:.2f} of {row['n']} tasks; "
                      f"accuracy {_share(row['accuracy_when_stated'])} when it does, "
